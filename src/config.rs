@@ -1,0 +1,169 @@
+//! Server configuration: every limit kvws enforces, with its default and the
+//! reason for that default.
+//!
+//! The defaults are chosen for the smallest host we care about (a Raspberry Pi
+//! with 1 GiB of memory) exposed on a local network: each one bounds what a
+//! single misbehaving client can make the server hold in memory or wait for.
+
+use std::time::Duration;
+
+/// What a [`Server`](crate::Server) listens on and what it allows.
+///
+/// Build one with [`Config::default`] and the chainable setters:
+///
+/// ```
+/// let config = kvws::Config::default().port(0).max_connections(100);
+/// assert_eq!(config.max_connections, 100);
+/// ```
+///
+/// New limits are added over time, so the struct is `#[non_exhaustive]`: it
+/// can be read field by field but only built through `default()` and setters.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Host name or address to bind. Default `127.0.0.1`: loopback only, so a
+    /// fresh install is not reachable from the network until asked to be.
+    pub host: String,
+    /// TCP port. Default 8080 (the R server's). `0` picks a free port; read
+    /// it back with [`Server::local_addr`](crate::Server::local_addr).
+    pub port: u16,
+    /// Most WebSocket and HTTP connections served at once. Default 10,000.
+    /// One past the limit is answered `503 Service Unavailable` and closed,
+    /// so a flood of connections costs a bounded amount of memory (each
+    /// connection costs a few KiB, see the README's figures).
+    pub max_connections: usize,
+    /// Largest WebSocket message accepted, in bytes. Default 1 MiB. A larger
+    /// one closes the connection with code 1009 before it is buffered.
+    pub max_message_size: usize,
+    /// Most bytes queued for one client that does not read them. Default
+    /// 8 MiB. Past it the client is disconnected with code 1008 (a slow
+    /// consumer must not make the server hold every update for it forever).
+    pub max_output_buffer: usize,
+    /// Longest `id`, `key` or `prefix`, in bytes. Default 1 KiB: names are
+    /// names, and they are copied into every notification.
+    pub max_name_length: usize,
+    /// Largest value a `set` may store, in bytes. Default 1 MiB (the message
+    /// limit, so in effect unlimited until lowered).
+    pub max_value_size: usize,
+    /// Most bytes the store may hold (names, values and per-key overhead),
+    /// like Redis's `maxmemory`. Default 256 MiB: a quarter of a small
+    /// host's memory. Past it a `set` fails with `store_full`; nothing
+    /// already stored is evicted.
+    pub max_memory: usize,
+    /// Most subscriptions one connection may hold. Default 1,000: each costs
+    /// the server a few hundred bytes, and prefix subscriptions cover the
+    /// cases that would need more.
+    pub max_subscriptions: usize,
+    /// Time a new connection has to send a complete HTTP request head.
+    /// Default 10 s; a client that dribbles bytes slower is cut off.
+    pub handshake_timeout: Duration,
+    /// Time a closing connection has to answer our close frame (or to read
+    /// our final HTTP response) before the socket is dropped. Default 5 s.
+    pub close_timeout: Duration,
+    /// Changes kept for `subscribe` with `since`. Default 10,000.
+    pub history_len: usize,
+    /// Bytes of encoded changes kept for `since`. Default 16 MiB: bounds the
+    /// history when values are large.
+    pub history_bytes: usize,
+    /// Most keys a prefix subscription may deliver as its snapshot. Default
+    /// 1,000; beyond that the client should page with `list` instead.
+    pub max_prefix_snapshot: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            host: "127.0.0.1".to_string(),
+            port: 8080,
+            max_connections: 10_000,
+            max_message_size: 1 << 20,
+            max_output_buffer: 8 << 20,
+            max_name_length: 1024,
+            max_value_size: 1 << 20,
+            max_memory: 256 << 20,
+            max_subscriptions: 1000,
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            history_len: 10_000,
+            history_bytes: 16 << 20,
+            max_prefix_snapshot: 1000,
+        }
+    }
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        impl Config {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Sets [`Config::port`].
+    port: u16,
+    /// Sets [`Config::max_connections`].
+    max_connections: usize,
+    /// Sets [`Config::max_message_size`].
+    max_message_size: usize,
+    /// Sets [`Config::max_output_buffer`].
+    max_output_buffer: usize,
+    /// Sets [`Config::max_name_length`].
+    max_name_length: usize,
+    /// Sets [`Config::max_value_size`].
+    max_value_size: usize,
+    /// Sets [`Config::max_memory`].
+    max_memory: usize,
+    /// Sets [`Config::max_subscriptions`].
+    max_subscriptions: usize,
+    /// Sets [`Config::handshake_timeout`].
+    handshake_timeout: Duration,
+    /// Sets [`Config::close_timeout`].
+    close_timeout: Duration,
+    /// Sets [`Config::history_len`].
+    history_len: usize,
+    /// Sets [`Config::history_bytes`].
+    history_bytes: usize,
+    /// Sets [`Config::max_prefix_snapshot`].
+    max_prefix_snapshot: usize,
+}
+
+impl Config {
+    /// Sets [`Config::host`].
+    #[must_use]
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Checks that the limits make sense together; [`Server::bind`](crate::Server::bind)
+    /// calls it, so a bad configuration fails at start, not at the first client.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("max-connections", self.max_connections),
+            ("max-message-size", self.max_message_size),
+            ("max-output-buffer", self.max_output_buffer),
+            ("max-name-length", self.max_name_length),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.max_output_buffer < self.max_message_size {
+            // A reply can carry a whole stored value: the queue must hold one.
+            return Err(format!(
+                "max-output-buffer ({}) must be at least max-message-size ({})",
+                self.max_output_buffer, self.max_message_size
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! The engine: applies one request to the store and says who gets what.
+//!
+//! It owns every piece of protocol state (store, subscriptions, history,
+//! expiry queue, per-connection sessions, the revision counter) and knows
+//! nothing of sockets: output goes through the [`Outbound`] trait, which the
+//! server implements over its connections and tests implement over a `Vec`.
+//! Time comes in as an argument, so expiry is testable without sleeping.
+//!
+//! A change is encoded and framed once; the same bytes go to the history and
+//! to every subscriber's queue.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use crate::config::Config;
+use crate::expiry::Expiry;
+use crate::history::History;
+use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
+use crate::store::{ConnId, Store};
+use crate::subscriptions::Subscriptions;
+
+mod reads;
+mod writes;
+
+/// Where the engine's output goes.
+pub trait Outbound {
+    /// Queues one encoded JSON message for connection `to`.
+    fn send(&mut self, to: ConnId, json: &[u8]);
+    /// Queues an already framed message that several connections share.
+    fn send_frame(&mut self, to: ConnId, frame: &Bytes);
+}
+
+/// Largest page a `list` returns, whatever `limit` asks for.
+pub const MAX_LIST_LIMIT: usize = 1000;
+/// Page size of a `list` without `limit`.
+pub const DEFAULT_LIST_LIMIT: usize = 100;
+/// Keys expired per loop iteration at most, so a mass expiry cannot stall
+/// the clients waiting behind it; the rest go in the next iterations.
+pub const EXPIRE_BATCH: usize = 1000;
+
+/// The limits the engine enforces, taken from [`Config`].
+#[derive(Clone, Debug)]
+struct Limits {
+    parse: ParseLimits,
+    max_value_size: usize,
+    max_memory: usize,
+    max_subscriptions: usize,
+    max_prefix_snapshot: usize,
+}
+
+/// What the engine knows about one connection.
+#[derive(Default)]
+struct Session {
+    /// Ephemeral keys this connection owns: deleted when it closes.
+    owned: HashSet<(Box<str>, Box<str>)>,
+}
+
+/// The protocol state machine.
+pub struct Engine {
+    store: Store,
+    subs: Subscriptions,
+    history: History,
+    expiry: Expiry,
+    sessions: HashMap<ConnId, Session>,
+    rev: u64,
+    limits: Limits,
+    /// Scratch buffer for encoding replies, reused across requests.
+    buf: Vec<u8>,
+    /// Scratch list of a change's recipients, reused across changes.
+    recipients: Vec<ConnId>,
+}
+
+impl Engine {
+    /// An empty engine whose first change gets revision `start_rev + 1`.
+    pub fn new(config: &Config, start_rev: u64) -> Self {
+        Engine {
+            store: Store::new(),
+            subs: Subscriptions::new(),
+            history: History::new(start_rev, config.history_len, config.history_bytes),
+            expiry: Expiry::new(),
+            sessions: HashMap::new(),
+            rev: start_rev,
+            limits: Limits {
+                parse: ParseLimits {
+                    max_name_length: config.max_name_length,
+                },
+                max_value_size: config.max_value_size,
+                max_memory: config.max_memory,
+                max_subscriptions: config.max_subscriptions,
+                max_prefix_snapshot: config.max_prefix_snapshot,
+            },
+            buf: Vec::with_capacity(256),
+            recipients: Vec::new(),
+        }
+    }
+
+    /// Registers a new connection.
+    pub fn open(&mut self, conn: ConnId) {
+        self.sessions.insert(conn, Session::default());
+    }
+
+    /// Forgets a connection: drops its subscriptions and deletes the
+    /// ephemeral keys it owns (their subscribers are told why).
+    pub fn close(&mut self, conn: ConnId, out: &mut impl Outbound) {
+        self.subs.remove_all(conn);
+        let Some(session) = self.sessions.remove(&conn) else {
+            return;
+        };
+        let mut owned: Vec<_> = session.owned.into_iter().collect();
+        // A stable order makes the notifications (and their revisions) predictable.
+        owned.sort();
+        for (id, key) in owned {
+            if self
+                .store
+                .get(&id, &key)
+                .is_some_and(|e| e.owner == Some(conn))
+            {
+                self.remove_key(&id, &key, Some("disconnected"), out);
+            }
+        }
+    }
+
+    /// Handles one text message from `conn` at time `now` (ms since the epoch).
+    pub fn handle(&mut self, conn: ConnId, text: &str, now: u64, out: &mut impl Outbound) {
+        let env = match protocol::parse(text, self.limits.parse) {
+            Ok(env) => env,
+            Err(e) => return self.error(conn, e.req, e.code, &e.message, out),
+        };
+        let req = env.req;
+        match env.request {
+            Request::Set {
+                id,
+                key,
+                value,
+                if_rev,
+                ttl_ms,
+                ephemeral,
+            } => {
+                let w = writes::Write {
+                    id: &id,
+                    key: &key,
+                    value,
+                    if_rev,
+                    ttl_ms,
+                    ephemeral,
+                };
+                self.client_set(conn, req, w, now, out)
+            }
+            Request::Get { id, key } => self.get(conn, req, &id, &key, out),
+            Request::Delete { id, key, if_rev } => {
+                self.client_delete(conn, req, &id, &key, if_rev, out)
+            }
+            Request::Subscribe { id, topic, since } => {
+                self.subscribe(conn, req, &id, &topic, since, out)
+            }
+            Request::Unsubscribe { id, topic } => self.unsubscribe(conn, req, &id, &topic, out),
+            Request::List {
+                id,
+                prefix,
+                after,
+                limit,
+            } => self.list(conn, req, &id, &prefix, after.as_deref(), limit, out),
+            Request::Auth { .. } | Request::Upgrade { .. } => self.error(
+                conn,
+                req,
+                ErrorCode::BadRequest,
+                "authentication is not enabled on this server",
+                out,
+            ),
+            Request::Other { kind, .. } => {
+                let message = format!(
+                    "unknown message type '{kind}' (expected set, get, delete, subscribe, unsubscribe or list)"
+                );
+                self.error(conn, req, ErrorCode::BadRequest, &message, out)
+            }
+        }
+    }
+
+    /// Handles a message that could not be decoded as text (binary, not UTF-8).
+    pub fn reject_binary(&mut self, conn: ConnId, out: &mut impl Outbound) {
+        let message = "binary message is not valid UTF-8 JSON; send JSON text";
+        self.error(conn, None, ErrorCode::BadRequest, message, out);
+    }
+
+    /// Expires the keys whose deadline is at or before `now`, at most
+    /// [`EXPIRE_BATCH`] of them; returns how many.
+    pub fn expire(&mut self, now: u64, out: &mut impl Outbound) -> usize {
+        let mut n = 0;
+        while n < EXPIRE_BATCH {
+            let Some((id, key)) = self.expiry.pop_due(now) else {
+                break;
+            };
+            self.remove_key(&id, &key, Some("expired"), out);
+            n += 1;
+        }
+        n
+    }
+
+    /// The earliest key deadline (ms since the epoch), to bound the poll timeout.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.expiry.next_deadline()
+    }
+
+    /// The store's current revision: that of the latest change.
+    pub fn rev(&self) -> u64 {
+        self.rev
+    }
+
+    /// Read access to the store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Number of subscriptions held by all connections.
+    pub fn subscription_count(&self) -> usize {
+        self.subs.len()
+    }
+
+    fn error(
+        &mut self,
+        conn: ConnId,
+        req: Option<&RawValue>,
+        code: ErrorCode,
+        message: &str,
+        out: &mut impl Outbound,
+    ) {
+        self.buf.clear();
+        encode::error(&mut self.buf, code, message, req);
+        out.send(conn, &self.buf);
+    }
+}
+
+#[cfg(test)]
+mod tests;

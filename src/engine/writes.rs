@@ -1,0 +1,230 @@
+//! Changes: `set`, `delete`, expiry and ephemeral cleanup. Each change takes
+//! the next revision, is encoded and framed once, goes into the history and
+//! is queued for every subscriber.
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use super::{Engine, Outbound};
+use crate::history::Change;
+use crate::protocol::{ErrorCode, encode, frame};
+use crate::store::{ConnId, Entry};
+
+/// A `set` as the client asked for it.
+pub(super) struct Write<'a> {
+    pub id: &'a str,
+    pub key: &'a str,
+    pub value: &'a RawValue,
+    pub if_rev: Option<u64>,
+    pub ttl_ms: Option<u64>,
+    pub ephemeral: bool,
+}
+
+impl Engine {
+    pub(super) fn client_set(
+        &mut self,
+        conn: ConnId,
+        req: Option<&RawValue>,
+        w: Write,
+        now: u64,
+        out: &mut impl Outbound,
+    ) {
+        if let Some(want) = w.if_rev {
+            let current = self.store.get(w.id, w.key).map_or(0, |e| e.rev);
+            if want != current {
+                return self.conflict(conn, req, w.id, w.key, current, out);
+            }
+        }
+        if let Err((code, message)) = self.check_set(w.id, w.key, w.value.get()) {
+            return self.error(conn, req, code, &message, out);
+        }
+        let expires_at = w.ttl_ms.map(|ttl| now.saturating_add(ttl));
+        let owner = w.ephemeral.then_some(conn);
+        let (rev, frame) = self.apply_set(w.id, w.key, w.value.get(), expires_at, owner);
+        // The sender's reply is the notification itself unless it must carry `req`.
+        if req.is_none() {
+            out.send_frame(conn, &frame);
+        } else {
+            self.buf.clear();
+            encode::value(&mut self.buf, w.id, w.key, Some(w.value.get()), rev, req);
+            out.send(conn, &self.buf);
+        }
+        self.publish(w.id, w.key, rev, frame, out);
+    }
+
+    pub(super) fn client_delete(
+        &mut self,
+        conn: ConnId,
+        req: Option<&RawValue>,
+        id: &str,
+        key: &str,
+        if_rev: Option<u64>,
+        out: &mut impl Outbound,
+    ) {
+        let current = self.store.get(id, key).map_or(0, |e| e.rev);
+        if if_rev.is_some_and(|want| want != current) {
+            return self.conflict(conn, req, id, key, current, out);
+        }
+        match self.apply_remove(id, key, None) {
+            // Deleting a missing key is not a change: no revision, nobody told.
+            None => {
+                self.buf.clear();
+                encode::deleted(&mut self.buf, id, key, 0, None, req);
+                out.send(conn, &self.buf);
+            }
+            Some((rev, frame)) => {
+                if req.is_none() {
+                    out.send_frame(conn, &frame);
+                } else {
+                    self.buf.clear();
+                    encode::deleted(&mut self.buf, id, key, rev, None, req);
+                    out.send(conn, &self.buf);
+                }
+                self.publish(id, key, rev, frame, out);
+            }
+        }
+    }
+
+    /// Stores a value on behalf of the embedding program (no connection, no
+    /// reply); subscribers are notified as for a client's `set`.
+    pub fn set(
+        &mut self,
+        id: &str,
+        key: &str,
+        value: &RawValue,
+        out: &mut impl Outbound,
+    ) -> Result<u64, (ErrorCode, String)> {
+        self.check_set(id, key, value.get())?;
+        let (rev, frame) = self.apply_set(id, key, value.get(), None, None);
+        self.publish(id, key, rev, frame, out);
+        Ok(rev)
+    }
+
+    /// Deletes a key on behalf of the embedding program; returns the
+    /// revision of the change, or `None` if the key did not exist.
+    pub fn delete(&mut self, id: &str, key: &str, out: &mut impl Outbound) -> Option<u64> {
+        self.remove_key(id, key, None, out)
+    }
+
+    /// Removes a key as a change with an optional `reason` ("expired",
+    /// "disconnected") and tells its subscribers.
+    pub(super) fn remove_key(
+        &mut self,
+        id: &str,
+        key: &str,
+        reason: Option<&str>,
+        out: &mut impl Outbound,
+    ) -> Option<u64> {
+        let (rev, frame) = self.apply_remove(id, key, reason)?;
+        self.publish(id, key, rev, frame, out);
+        Some(rev)
+    }
+
+    fn check_set(&self, id: &str, key: &str, value: &str) -> Result<(), (ErrorCode, String)> {
+        if value.len() > self.limits.max_value_size {
+            let message = format!(
+                "value is {} bytes, over the limit of {}",
+                value.len(),
+                self.limits.max_value_size
+            );
+            return Err((ErrorCode::TooLarge, message));
+        }
+        let after = self.store.bytes_after_set(id, key, value.len());
+        if after > self.limits.max_memory && after > self.store.bytes() {
+            let message = format!(
+                "the store is full ({} of {} bytes used); delete keys or raise --max-memory",
+                self.store.bytes(),
+                self.limits.max_memory
+            );
+            return Err((ErrorCode::StoreFull, message));
+        }
+        Ok(())
+    }
+
+    fn apply_set(
+        &mut self,
+        id: &str,
+        key: &str,
+        value: &str,
+        expires_at: Option<u64>,
+        owner: Option<ConnId>,
+    ) -> (u64, Bytes) {
+        self.rev += 1;
+        let rev = self.rev;
+        let entry = Entry {
+            value: value.into(),
+            rev,
+            expires_at,
+            owner,
+        };
+        if let Some(old) = self.store.set(id, key, entry) {
+            self.forget(id, key, &old, owner);
+        }
+        if let Some(at) = expires_at {
+            self.expiry.insert(at, rev, id, key);
+        }
+        if let Some(session) = owner.and_then(|o| self.sessions.get_mut(&o)) {
+            session.owned.insert((id.into(), key.into()));
+        }
+        self.buf.clear();
+        encode::value(&mut self.buf, id, key, Some(value), rev, None);
+        (rev, frame::text_frame(&self.buf))
+    }
+
+    fn apply_remove(&mut self, id: &str, key: &str, reason: Option<&str>) -> Option<(u64, Bytes)> {
+        let old = self.store.remove(id, key)?;
+        self.forget(id, key, &old, None);
+        self.rev += 1;
+        self.buf.clear();
+        encode::deleted(&mut self.buf, id, key, self.rev, reason, None);
+        Some((self.rev, frame::text_frame(&self.buf)))
+    }
+
+    /// Undoes the bookkeeping of a replaced or removed entry: its deadline
+    /// and, unless the new owner is the same, its ephemeral ownership.
+    fn forget(&mut self, id: &str, key: &str, old: &Entry, new_owner: Option<ConnId>) {
+        if let Some(at) = old.expires_at {
+            self.expiry.remove(at, old.rev);
+        }
+        if let Some(o) = old.owner.filter(|o| Some(*o) != new_owner) {
+            if let Some(session) = self.sessions.get_mut(&o) {
+                session.owned.remove(&(id.into(), key.into()));
+            }
+        }
+    }
+
+    /// Queues a change for its subscribers and records it in the history.
+    fn publish(&mut self, id: &str, key: &str, rev: u64, frame: Bytes, out: &mut impl Outbound) {
+        self.subs.subscribers(id, key, &mut self.recipients);
+        for &conn in &self.recipients {
+            out.send_frame(conn, &frame);
+        }
+        self.recipients.clear();
+        self.history.push(Change {
+            rev,
+            id: id.into(),
+            key: key.into(),
+            frame,
+        });
+    }
+
+    fn conflict(
+        &mut self,
+        conn: ConnId,
+        req: Option<&RawValue>,
+        id: &str,
+        key: &str,
+        current: u64,
+        out: &mut impl Outbound,
+    ) {
+        self.buf.clear();
+        let message = format!("if_rev does not match: the key's revision is {current}");
+        encode::error_obj(&mut self.buf, ErrorCode::Conflict, &message)
+            .str("id", id)
+            .str("key", key)
+            .u64("rev", current)
+            .req(req)
+            .end();
+        out.send(conn, &self.buf);
+    }
+}

@@ -1,0 +1,478 @@
+//! Turning one client frame into a [`Request`].
+//!
+//! One pass of serde_json over the text collects the known fields as raw JSON
+//! slices (`&RawValue`, borrowed, nothing copied); a second step checks each
+//! field's type and limits and builds the request. Splitting it this way gives
+//! precise error messages ("'key' must be a non-empty string") and lets an
+//! error reply carry the request's `req` even when another field is wrong.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::error::ErrorCode;
+use super::{Envelope, Request, Topic};
+
+/// Field names the protocol knows; anything else is skipped (room for
+/// extensions, and for clients that send extra fields).
+const FIELDS: [&str; 13] = [
+    "type",
+    "id",
+    "key",
+    "value",
+    "req",
+    "prefix",
+    "since",
+    "if_rev",
+    "ttl_ms",
+    "ephemeral",
+    "after",
+    "limit",
+    "token",
+];
+
+#[derive(Clone, Copy)]
+enum F {
+    Type,
+    Id,
+    Key,
+    Value,
+    Req,
+    Prefix,
+    Since,
+    IfRev,
+    TtlMs,
+    Ephemeral,
+    After,
+    Limit,
+    Token,
+}
+
+/// Why a frame could not be turned into a request.
+#[derive(Debug, Clone)]
+pub struct ParseError<'a> {
+    /// The stable error code for the reply.
+    pub code: ErrorCode,
+    /// A message a person can act on.
+    pub message: String,
+    /// The request's `req`, when it could be read, so the error can carry it.
+    pub req: Option<&'a RawValue>,
+}
+
+/// Limits the parser enforces on names.
+#[derive(Clone, Copy, Debug)]
+pub struct ParseLimits {
+    /// Longest `id`, `key`, `prefix` or `after`, in bytes.
+    pub max_name_length: usize,
+}
+
+/// The raw fields of one message, each the exact JSON text the client sent.
+#[derive(Default)]
+struct Raw<'a> {
+    slots: [Option<&'a RawValue>; 13],
+    duplicate: Option<&'static str>,
+}
+
+impl<'a> Raw<'a> {
+    fn get(&self, f: F) -> Option<&'a RawValue> {
+        self.slots[f as usize]
+    }
+}
+
+struct RawVisitor;
+
+/// A field name resolved to its index in [`FIELDS`] without allocating
+/// (`None` for a field the protocol does not know).
+struct FieldName(Option<usize>);
+
+impl<'de> de::Deserialize<'de> for FieldName {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = FieldName;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<FieldName, E> {
+                Ok(FieldName(FIELDS.iter().position(|f| *f == name)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
+        let mut raw = Raw::default();
+        while let Some(FieldName(known)) = map.next_key()? {
+            match known {
+                Some(i) => {
+                    let value: &'de RawValue = map.next_value()?;
+                    if raw.slots[i].replace(value).is_some() && raw.duplicate.is_none() {
+                        raw.duplicate = Some(FIELDS[i]);
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(raw)
+    }
+}
+
+fn bad<'a>(req: Option<&'a RawValue>, message: impl Into<String>) -> ParseError<'a> {
+    ParseError {
+        code: ErrorCode::BadRequest,
+        message: message.into(),
+        req,
+    }
+}
+
+/// Parses one client message.
+pub fn parse<'a>(text: &'a str, limits: ParseLimits) -> Result<Envelope<'a>, ParseError<'a>> {
+    let raw = read_fields(text)?;
+    let req = raw.get(F::Req);
+    if let Some(r) = req {
+        // `req` is echoed verbatim; only scalars that identify a request make sense.
+        let first = r.get().as_bytes()[0];
+        if !(first == b'"' || first == b'-' || first.is_ascii_digit()) {
+            return Err(bad(None, "'req' must be a string or a number"));
+        }
+    }
+    if let Some(name) = raw.duplicate {
+        return Err(bad(req, format!("duplicate field '{name}'")));
+    }
+    let p = Fields {
+        raw: &raw,
+        req,
+        limits,
+    };
+    let ty = match raw.get(F::Type) {
+        None => return Err(bad(req, "missing 'type' field")),
+        Some(t) => p.string_value(t, "type")?,
+    };
+    let request = match &*ty {
+        "set" => Request::Set {
+            id: p.name(F::Id, "id")?,
+            key: p.name(F::Key, "key")?,
+            value: match raw.get(F::Value) {
+                Some(v) => v,
+                None => return Err(bad(req, "set requires a 'value' field (null is a value)")),
+            },
+            if_rev: p.opt_u64(F::IfRev, "if_rev")?,
+            ttl_ms: match p.opt_u64(F::TtlMs, "ttl_ms")? {
+                Some(0) => return Err(bad(req, "'ttl_ms' must be at least 1")),
+                ttl => ttl,
+            },
+            ephemeral: p.opt_bool(F::Ephemeral, "ephemeral")?.unwrap_or(false),
+        },
+        "get" => Request::Get {
+            id: p.name(F::Id, "id")?,
+            key: p.name(F::Key, "key")?,
+        },
+        "delete" => Request::Delete {
+            id: p.name(F::Id, "id")?,
+            key: p.name(F::Key, "key")?,
+            if_rev: p.opt_u64(F::IfRev, "if_rev")?,
+        },
+        "subscribe" => Request::Subscribe {
+            id: p.name(F::Id, "id")?,
+            topic: p.topic()?,
+            since: p.opt_u64(F::Since, "since")?,
+        },
+        "unsubscribe" => Request::Unsubscribe {
+            id: p.name(F::Id, "id")?,
+            topic: p.topic()?,
+        },
+        "list" => Request::List {
+            id: p.name(F::Id, "id")?,
+            prefix: p
+                .opt_name(F::Prefix, "prefix", true)?
+                .unwrap_or(Cow::Borrowed("")),
+            after: p.opt_name(F::After, "after", true)?,
+            limit: match p.opt_u64(F::Limit, "limit")? {
+                Some(0) => return Err(bad(req, "'limit' must be at least 1")),
+                limit => limit,
+            },
+        },
+        "auth" => Request::Auth { token: p.token()? },
+        "upgrade" => Request::Upgrade { token: p.token()? },
+        _ => Request::Other {
+            kind: ty.clone(),
+            text,
+        },
+    };
+    Ok(Envelope { req, request })
+}
+
+/// The first pass: the message must be one JSON object; collect its fields.
+fn read_fields(text: &str) -> Result<Raw<'_>, ParseError<'_>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result = de
+        .deserialize_map(RawVisitor)
+        .and_then(|raw| de.end().map(|()| raw));
+    result.map_err(|e| {
+        // Tell "valid JSON, wrong shape" apart from "not JSON at all".
+        if !text.trim_start().starts_with('{') && serde_json::from_str::<IgnoredAny>(text).is_ok() {
+            bad(None, "message must be a JSON object")
+        } else {
+            bad(None, format!("invalid JSON: {e}"))
+        }
+    })
+}
+
+/// Typed access to the raw fields, producing errors that name the field.
+struct Fields<'r, 'a> {
+    raw: &'r Raw<'a>,
+    req: Option<&'a RawValue>,
+    limits: ParseLimits,
+}
+
+impl<'a> Fields<'_, 'a> {
+    fn err(&self, message: String) -> ParseError<'a> {
+        bad(self.req, message)
+    }
+
+    /// A JSON string's contents, borrowed from the message when it has no escapes.
+    fn string_value(&self, v: &'a RawValue, name: &str) -> Result<Cow<'a, str>, ParseError<'a>> {
+        let s = v.get();
+        if !s.starts_with('"') {
+            return Err(self.err(format!("'{name}' must be a string")));
+        }
+        if !s.contains('\\') {
+            return Ok(Cow::Borrowed(&s[1..s.len() - 1]));
+        }
+        serde_json::from_str::<String>(s)
+            .map(Cow::Owned)
+            .map_err(|_| self.err(format!("'{name}' must be a string")))
+    }
+
+    fn opt_name(
+        &self,
+        f: F,
+        name: &str,
+        empty_ok: bool,
+    ) -> Result<Option<Cow<'a, str>>, ParseError<'a>> {
+        let Some(v) = self.raw.get(f) else {
+            return Ok(None);
+        };
+        let s = self
+            .string_value(v, name)
+            .map_err(|_| self.err(format!("'{name}' must be a non-empty string")))?;
+        if s.is_empty() && !empty_ok {
+            return Err(self.err(format!("'{name}' must be a non-empty string")));
+        }
+        if s.len() > self.limits.max_name_length {
+            return Err(ParseError {
+                code: ErrorCode::TooLarge,
+                message: format!(
+                    "'{name}' is {} bytes, longer than the limit of {}",
+                    s.len(),
+                    self.limits.max_name_length
+                ),
+                req: self.req,
+            });
+        }
+        Ok(Some(s))
+    }
+
+    fn name(&self, f: F, name: &str) -> Result<Cow<'a, str>, ParseError<'a>> {
+        match self.opt_name(f, name, false)? {
+            Some(s) => Ok(s),
+            None => Err(self.err(format!("missing '{name}' field"))),
+        }
+    }
+
+    fn topic(&self) -> Result<Topic<'a>, ParseError<'a>> {
+        match (self.raw.get(F::Key), self.raw.get(F::Prefix)) {
+            (Some(_), Some(_)) => Err(self.err("give either 'key' or 'prefix', not both".into())),
+            (None, Some(_)) => Ok(Topic::Prefix(
+                self.opt_name(F::Prefix, "prefix", true)?
+                    .unwrap_or_default(),
+            )),
+            _ => Ok(Topic::Key(self.name(F::Key, "key")?)),
+        }
+    }
+
+    fn token(&self) -> Result<Cow<'a, str>, ParseError<'a>> {
+        match self.raw.get(F::Token) {
+            Some(v) => self.string_value(v, "token"),
+            None => Err(self.err("missing 'token' field".into())),
+        }
+    }
+
+    fn opt_u64(&self, f: F, name: &str) -> Result<Option<u64>, ParseError<'a>> {
+        match self.raw.get(f) {
+            None => Ok(None),
+            Some(v) => serde_json::from_str::<u64>(v.get())
+                .map(Some)
+                .map_err(|_| self.err(format!("'{name}' must be a non-negative integer"))),
+        }
+    }
+
+    fn opt_bool(&self, f: F, name: &str) -> Result<Option<bool>, ParseError<'a>> {
+        match self.raw.get(f) {
+            None => Ok(None),
+            Some(v) => match v.get() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                _ => Err(self.err(format!("'{name}' must be true or false"))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ParseLimits = ParseLimits { max_name_length: 8 };
+
+    fn err(text: &str) -> (ErrorCode, String, Option<String>) {
+        let e = parse(text, LIMITS).expect_err(text);
+        (e.code, e.message, e.req.map(|r| r.get().to_string()))
+    }
+
+    #[test]
+    fn fields_map_to_their_slots() {
+        for (i, name) in FIELDS.iter().enumerate() {
+            let f = [
+                F::Type,
+                F::Id,
+                F::Key,
+                F::Value,
+                F::Req,
+                F::Prefix,
+                F::Since,
+                F::IfRev,
+                F::TtlMs,
+                F::Ephemeral,
+                F::After,
+                F::Limit,
+                F::Token,
+            ][i];
+            assert_eq!(f as usize, i, "{name}");
+        }
+    }
+
+    #[test]
+    fn set_keeps_the_value_text_and_borrows_names() {
+        let text = r#"{"value": {"a" : 1.0}, "key":"k", "id":"app", "type":"set", "extra":[1]}"#;
+        let env = parse(text, LIMITS).unwrap();
+        let Request::Set { id, key, value, .. } = env.request else {
+            panic!()
+        };
+        assert!(matches!(id, Cow::Borrowed("app")));
+        assert_eq!(key, "k");
+        assert_eq!(value.get(), r#"{"a" : 1.0}"#);
+    }
+
+    #[test]
+    fn escaped_names_are_decoded() {
+        let env = parse(r#"{"type":"get","id":"a\"b","key":"\u00e9"}"#, LIMITS).unwrap();
+        let Request::Get { id, key } = env.request else {
+            panic!()
+        };
+        assert_eq!((&*id, &*key), ("a\"b", "é"));
+    }
+
+    #[test]
+    fn null_is_a_value_but_a_missing_value_is_an_error() {
+        let env = parse(r#"{"type":"set","id":"a","key":"k","value":null}"#, LIMITS).unwrap();
+        assert!(matches!(env.request, Request::Set { value, .. } if value.get() == "null"));
+        let (code, message, _) = err(r#"{"type":"set","id":"a","key":"k"}"#);
+        assert_eq!(code, ErrorCode::BadRequest);
+        assert!(message.contains("'value'"), "{message}");
+    }
+
+    #[test]
+    fn errors_name_the_problem_and_keep_req() {
+        let cases = [
+            ("{", "invalid JSON"),
+            ("[1,2]", "message must be a JSON object"),
+            ("\"set\"", "message must be a JSON object"),
+            (r#"{"id":"a"}"#, "missing 'type' field"),
+            (r#"{"type":5}"#, "'type' must be a string"),
+            (r#"{"type":"get","key":"k"}"#, "missing 'id' field"),
+            (
+                r#"{"type":"get","id":"","key":"k"}"#,
+                "'id' must be a non-empty string",
+            ),
+            (
+                r#"{"type":"get","id":7,"key":"k"}"#,
+                "'id' must be a non-empty string",
+            ),
+            (
+                r#"{"type":"get","id":"a","key":"k","id":"b"}"#,
+                "duplicate field 'id'",
+            ),
+            (
+                r#"{"type":"set","id":"a","key":"k","value":1,"if_rev":-1}"#,
+                "'if_rev' must be",
+            ),
+            (
+                r#"{"type":"set","id":"a","key":"k","value":1,"ttl_ms":0}"#,
+                "'ttl_ms' must be at least 1",
+            ),
+            (
+                r#"{"type":"set","id":"a","key":"k","value":1,"ephemeral":1}"#,
+                "'ephemeral' must be",
+            ),
+            (
+                r#"{"type":"subscribe","id":"a","key":"k","prefix":"p"}"#,
+                "either 'key' or 'prefix'",
+            ),
+            (
+                r#"{"type":"list","id":"a","limit":0}"#,
+                "'limit' must be at least 1",
+            ),
+            (r#"{"type":"auth"}"#, "missing 'token' field"),
+            (r#"{"type":"get","id":"a","key":"k"} x"#, "invalid JSON"),
+        ];
+        for (text, want) in cases {
+            let (code, message, _) = err(text);
+            assert_eq!(code, ErrorCode::BadRequest, "{text}");
+            assert!(message.contains(want), "{text}: {message}");
+        }
+        let (_, _, req) = err(r#"{"type":"get","id":"","key":"k","req":"r1"}"#);
+        assert_eq!(req.as_deref(), Some("\"r1\""));
+        let (_, message, req) = err(r#"{"type":"get","id":"a","key":"k","req":{}}"#);
+        assert!(message.contains("'req'") && req.is_none());
+    }
+
+    #[test]
+    fn names_over_the_limit_are_too_large() {
+        let (code, message, _) = err(r#"{"type":"get","id":"123456789","key":"k"}"#);
+        assert_eq!(code, ErrorCode::TooLarge);
+        assert!(message.contains("longer than the limit of 8"), "{message}");
+        assert!(parse(r#"{"type":"get","id":"12345678","key":"k"}"#, LIMITS).is_ok());
+    }
+
+    #[test]
+    fn unknown_types_are_passed_on_with_their_text() {
+        let text = r#"{"type":"hello","x":1}"#;
+        let env = parse(text, LIMITS).unwrap();
+        assert!(
+            matches!(env.request, Request::Other { kind, text: t } if kind == "hello" && t == text)
+        );
+    }
+
+    #[test]
+    fn prefix_may_be_empty_but_key_may_not() {
+        let env = parse(r#"{"type":"subscribe","id":"a","prefix":""}"#, LIMITS).unwrap();
+        assert!(
+            matches!(env.request, Request::Subscribe { topic: Topic::Prefix(p), .. } if p.is_empty())
+        );
+        let (_, message, _) = err(r#"{"type":"subscribe","id":"a","key":""}"#);
+        assert!(message.contains("'key' must be a non-empty string"));
+    }
+}
