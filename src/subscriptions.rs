@@ -137,12 +137,12 @@ impl Subscriptions {
             }
             if subs.is_empty() {
                 map.remove(&**name);
-                if let OwnedTopic::Prefix(p) = topic {
-                    if let Some(n) = space.lengths.get_mut(&p.len()) {
-                        *n -= 1;
-                        if *n == 0 {
-                            space.lengths.remove(&p.len());
-                        }
+                if let OwnedTopic::Prefix(p) = topic
+                    && let Some(n) = space.lengths.get_mut(&p.len())
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        space.lengths.remove(&p.len());
                     }
                 }
             }
@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(s.remove_all(1), 2);
         assert_eq!(subs(&s, "app", "k"), [2]);
         assert!(subs(&s, "app", "room/1").is_empty());
-        assert_eq!(s.remove_all(2), 0 + 1);
+        assert_eq!(s.remove_all(2), 1);
         assert!(s.is_empty());
         assert!(s.spaces.is_empty() && s.by_conn.is_empty());
     }

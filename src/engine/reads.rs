@@ -75,13 +75,13 @@ impl Engine {
             return self.error(conn, req, ErrorCode::TooManySubscriptions, &message, out);
         }
         let max_keys = self.limits.max_prefix_snapshot;
-        if let (Topic::Prefix(prefix), None) = (topic, resume) {
-            if self.store.prefix_snapshot(id, prefix, max_keys).is_none() {
-                let message = format!(
-                    "more than {max_keys} keys match prefix '{prefix}'; page through them with list"
-                );
-                return self.error(conn, req, ErrorCode::TooManyKeys, &message, out);
-            }
+        if let (Topic::Prefix(prefix), None) = (topic, resume)
+            && self.store.prefix_snapshot(id, prefix, max_keys).is_none()
+        {
+            let message = format!(
+                "more than {max_keys} keys match prefix '{prefix}'; page through them with list"
+            );
+            return self.error(conn, req, ErrorCode::TooManyKeys, &message, out);
         }
         self.subs.add(conn, id, topic);
 

@@ -186,10 +186,10 @@ impl Engine {
         if let Some(at) = old.expires_at {
             self.expiry.remove(at, old.rev);
         }
-        if let Some(o) = old.owner.filter(|o| Some(*o) != new_owner) {
-            if let Some(session) = self.sessions.get_mut(&o) {
-                session.owned.remove(&(id.into(), key.into()));
-            }
+        if let Some(o) = old.owner.filter(|o| Some(*o) != new_owner)
+            && let Some(session) = self.sessions.get_mut(&o)
+        {
+            session.owned.remove(&(id.into(), key.into()));
         }
     }
 
