@@ -2,6 +2,7 @@
 //!
 //! (Crate documentation is filled in below as the layers land.)
 
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod expiry;
@@ -11,3 +12,7 @@ pub mod store;
 pub mod subscriptions;
 
 pub use config::Config;
+pub mod net;
+
+pub use net::control::{Handle, Stats};
+pub use net::server::{Activity, Server};

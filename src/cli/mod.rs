@@ -1,0 +1,23 @@
+//! The `kvws` command line: the server by default, plus subcommands.
+
+mod serve;
+mod units;
+
+pub use units::{parse_duration, parse_size};
+
+/// Runs the command line with `args` (including the program name); returns
+/// the process exit code: 0 success, 1 failure, 2 usage error.
+pub fn main(args: Vec<String>) -> i32 {
+    let program = args.first().map_or("kvws", String::as_str).to_string();
+    let rest = &args[1.min(args.len())..];
+    match rest.first().map(String::as_str) {
+        Some("serve") => serve::run(&program, &rest[1..]),
+        _ => serve::run(&program, rest),
+    }
+}
+
+/// Reports a usage error the way every subcommand does; returns exit code 2.
+fn usage_error(program: &str, message: &str) -> i32 {
+    eprintln!("{program}: {message}\nTry '{program} --help'.");
+    2
+}

@@ -1,0 +1,256 @@
+//! `kvws [serve]`: run the server as a daemon until SIGINT or SIGTERM.
+
+use getopts::{Matches, Options};
+use log::{LevelFilter, info, warn};
+
+use super::units::{parse_duration, parse_size, show_duration, show_size};
+use crate::{Config, Server};
+
+fn options() -> Options {
+    let d = Config::default();
+    let mut o = Options::new();
+    o.optflag("h", "help", "print this help and exit");
+    o.optflag("V", "version", "print the version and exit");
+    o.optopt(
+        "",
+        "host",
+        &format!("address to bind (default {})", d.host),
+        "HOST",
+    );
+    o.optopt(
+        "p",
+        "port",
+        &format!("port; 0 picks a free one (default {})", d.port),
+        "PORT",
+    );
+    o.optopt(
+        "l",
+        "log-level",
+        "error, warn, info, debug or trace (default info)",
+        "LEVEL",
+    );
+    let count = |o: &mut Options, name: &str, help: &str, default: usize| {
+        o.optopt("", name, &format!("{help} (default {default})"), "N");
+    };
+    let size = |o: &mut Options, name: &str, help: &str, default: usize| {
+        o.optopt(
+            "",
+            name,
+            &format!("{help} (default {})", show_size(default)),
+            "BYTES",
+        );
+    };
+    count(
+        &mut o,
+        "max-connections",
+        "most connections at once; more get 503",
+        d.max_connections,
+    );
+    size(
+        &mut o,
+        "max-message-size",
+        "largest message; larger closes with 1009",
+        d.max_message_size,
+    );
+    size(
+        &mut o,
+        "max-output-buffer",
+        "most bytes queued for a client; more closes it with 1008",
+        d.max_output_buffer,
+    );
+    size(
+        &mut o,
+        "max-value-size",
+        "largest value a set may store",
+        d.max_value_size,
+    );
+    size(
+        &mut o,
+        "max-memory",
+        "most bytes the store may hold; more gets store_full",
+        d.max_memory,
+    );
+    count(
+        &mut o,
+        "max-name-length",
+        "longest id, key or prefix in bytes",
+        d.max_name_length,
+    );
+    count(
+        &mut o,
+        "max-subscriptions",
+        "most subscriptions per connection",
+        d.max_subscriptions,
+    );
+    count(
+        &mut o,
+        "history",
+        "changes kept for subscribe with since",
+        d.history_len,
+    );
+    size(
+        &mut o,
+        "history-bytes",
+        "bytes of changes kept for since",
+        d.history_bytes,
+    );
+    count(
+        &mut o,
+        "max-prefix-snapshot",
+        "most keys a prefix subscription sends",
+        d.max_prefix_snapshot,
+    );
+    let duration = |o: &mut Options, name: &str, help: &str, default| {
+        o.optopt(
+            "",
+            name,
+            &format!("{help} (default {})", show_duration(default)),
+            "TIME",
+        );
+    };
+    duration(
+        &mut o,
+        "handshake-timeout",
+        "time to send the HTTP request head",
+        d.handshake_timeout,
+    );
+    duration(
+        &mut o,
+        "close-timeout",
+        "time to finish closing",
+        d.close_timeout,
+    );
+    o
+}
+
+/// Builds the configuration from parsed options.
+fn config(m: &Matches) -> Result<Config, String> {
+    let mut c = Config::default();
+    let get = |name: &str| m.opt_str(name);
+    let count = |name: &str, current: usize| -> Result<usize, String> {
+        get(name).map_or(Ok(current), |v| {
+            v.parse()
+                .map_err(|_| format!("--{name}: '{v}' is not a number"))
+        })
+    };
+    let size = |name: &str, current: usize| -> Result<usize, String> {
+        get(name).map_or(Ok(current), |v| {
+            parse_size(&v).map_err(|e| format!("--{name}: {e}"))
+        })
+    };
+    let duration = |name: &str, current| {
+        get(name).map_or(Ok(current), |v| {
+            parse_duration(&v).map_err(|e| format!("--{name}: {e}"))
+        })
+    };
+    if let Some(host) = get("host") {
+        c.host = host;
+    }
+    if let Some(port) = get("port") {
+        c.port = port
+            .parse()
+            .map_err(|_| format!("--port: '{port}' is not a port number"))?;
+    }
+    c.max_connections = count("max-connections", c.max_connections)?;
+    c.max_message_size = size("max-message-size", c.max_message_size)?;
+    c.max_output_buffer = size("max-output-buffer", c.max_output_buffer)?;
+    c.max_value_size = size("max-value-size", c.max_value_size)?;
+    c.max_memory = size("max-memory", c.max_memory)?;
+    c.max_name_length = count("max-name-length", c.max_name_length)?;
+    c.max_subscriptions = count("max-subscriptions", c.max_subscriptions)?;
+    c.history_len = count("history", c.history_len)?;
+    c.history_bytes = size("history-bytes", c.history_bytes)?;
+    c.max_prefix_snapshot = count("max-prefix-snapshot", c.max_prefix_snapshot)?;
+    c.handshake_timeout = duration("handshake-timeout", c.handshake_timeout)?;
+    c.close_timeout = duration("close-timeout", c.close_timeout)?;
+    c.validate()?;
+    Ok(c)
+}
+
+fn log_level(m: &Matches) -> Result<LevelFilter, String> {
+    let level = m.opt_str("log-level").unwrap_or_else(|| "info".into());
+    level.parse().map_err(|_| {
+        format!("--log-level: '{level}' is not one of error, warn, info, debug, trace")
+    })
+}
+
+/// Runs the server; returns the process exit code.
+pub fn run(program: &str, args: &[String]) -> i32 {
+    let opts = options();
+    let m = match opts.parse(args) {
+        Ok(m) => m,
+        Err(e) => return super::usage_error(program, &e.to_string()),
+    };
+    if m.opt_present("help") {
+        let brief = format!(
+            "Usage: {program} [serve] [OPTIONS]\n\nA key-value store with real-time subscriptions over WebSockets.\nSizes take k, M, G suffixes; times take ms, s, m, h."
+        );
+        print!("{}", opts.usage(&brief));
+        return 0;
+    }
+    if m.opt_present("version") {
+        println!("kvws {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    if let Some(extra) = m.free.first() {
+        return super::usage_error(program, &format!("unexpected argument '{extra}'"));
+    }
+    let (config, level) = match config(&m).and_then(|c| Ok((c, log_level(&m)?))) {
+        Ok(pair) => pair,
+        Err(e) => return super::usage_error(program, &e),
+    };
+    let _ = simple_logger::SimpleLogger::new()
+        .with_level(level)
+        // Our own debug and trace lines are the useful ones.
+        .with_module_level("tungstenite", LevelFilter::Warn)
+        .with_module_level("mio", LevelFilter::Warn)
+        .init();
+    raise_fd_limit(config.max_connections);
+    let mut server = match Server::bind(config) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("{program}: cannot start: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = server.shutdown_on_signals() {
+        warn!("cannot install signal handlers: {e}");
+    }
+    info!(
+        "open http://{}/ in a browser for the test page",
+        server.local_addr()
+    );
+    match server.run() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            1
+        }
+    }
+}
+
+/// Raises the soft limit on open files so `max_connections` can be reached
+/// (many systems default to 1024).
+fn raise_fd_limit(max_connections: usize) {
+    // Each connection is one descriptor; leave room for the listener, the
+    // poller, log files and the data directory.
+    let wanted = (max_connections + 64) as libc::rlim_t;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= wanted {
+            return;
+        }
+        let target = wanted.min(lim.rlim_max);
+        lim.rlim_cur = target;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 || target < wanted {
+            warn!(
+                "the open-file limit ({target}) is below --max-connections + 64; \
+                 raise it (ulimit -n) to serve that many clients"
+            );
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Reaching a running server from elsewhere: another thread (a [`Handle`])
+//! or a signal (SIGINT, SIGTERM).
+//!
+//! Both end in the poll loop as an ordinary readiness event: the handle
+//! through a mio [`Waker`], signals through a self-pipe that `signal-hook`
+//! writes to from the handler (the only async-signal-safe way to wake a
+//! poller). No extra thread is involved.
+
+use std::io::{self, Read};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use mio::net::UnixStream;
+use mio::{Interest, Registry, Token, Waker};
+
+/// Shared between the server and its handles.
+#[derive(Debug, Default)]
+pub(crate) struct Flags {
+    shutdown: AtomicBool,
+    connections: AtomicU64,
+    subscriptions: AtomicU64,
+    keys: AtomicU64,
+    store_bytes: AtomicU64,
+    rev: AtomicU64,
+}
+
+/// A snapshot of a server's counters, as of its last loop iteration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections of every kind (HTTP, WebSocket, closing).
+    pub connections: u64,
+    /// Subscriptions held by all connections.
+    pub subscriptions: u64,
+    /// Keys stored.
+    pub keys: u64,
+    /// Estimated bytes the store holds (what `--max-memory` limits).
+    pub store_bytes: u64,
+    /// The store's current revision.
+    pub rev: u64,
+}
+
+/// A cloneable, thread-safe way to stop or wake a [`Server`](crate::Server).
+#[derive(Clone, Debug)]
+pub struct Handle {
+    waker: Arc<Waker>,
+    flags: Arc<Flags>,
+}
+
+impl Handle {
+    pub(crate) fn new(waker: Arc<Waker>, flags: Arc<Flags>) -> Self {
+        Handle { waker, flags }
+    }
+
+    /// Asks the server to shut down gracefully: it stops accepting, sends
+    /// every client a close frame, flushes, and `run()` returns.
+    pub fn shutdown(&self) {
+        self.flags.shutdown.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+
+    /// The server's counters as of its last loop iteration.
+    pub fn stats(&self) -> Stats {
+        let f = &self.flags;
+        Stats {
+            connections: f.connections.load(Ordering::Relaxed),
+            subscriptions: f.subscriptions.load(Ordering::Relaxed),
+            keys: f.keys.load(Ordering::Relaxed),
+            store_bytes: f.store_bytes.load(Ordering::Relaxed),
+            rev: f.rev.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Wakes a server blocked in `service` so that it returns promptly
+    /// (for an embedding loop that has work of its own to do).
+    pub fn wake(&self) -> io::Result<()> {
+        self.waker.wake()
+    }
+}
+
+impl Flags {
+    pub(crate) fn shutdown_requested(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Publishes the counters for [`Handle::stats`].
+    pub(crate) fn publish(&self, stats: Stats) {
+        self.connections.store(stats.connections, Ordering::Relaxed);
+        self.subscriptions
+            .store(stats.subscriptions, Ordering::Relaxed);
+        self.keys.store(stats.keys, Ordering::Relaxed);
+        self.store_bytes.store(stats.store_bytes, Ordering::Relaxed);
+        self.rev.store(stats.rev, Ordering::Relaxed);
+    }
+
+    pub(crate) fn request_shutdown(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The read end of the signal self-pipe, registered with the poller.
+pub(crate) struct SignalPipe {
+    read: UnixStream,
+}
+
+impl SignalPipe {
+    /// Routes SIGINT and SIGTERM to a pipe registered under `token`.
+    pub(crate) fn install(registry: &Registry, token: Token) -> io::Result<Self> {
+        let (read, write) = StdUnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::low_level::pipe::register(signal, write.try_clone()?)?;
+        }
+        let mut read = UnixStream::from_std(read);
+        registry.register(&mut read, token, Interest::READABLE)?;
+        Ok(SignalPipe { read })
+    }
+
+    /// Empties the pipe; returns whether a signal arrived.
+    pub(crate) fn drain(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        let mut got = false;
+        loop {
+            match self.read.read(&mut buf) {
+                Ok(0) => return got,
+                Ok(_) => got = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return got,
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The shell: sockets, HTTP and WebSocket framing around the engine, driven
+//! by one `mio` poll loop.
+
+pub mod connection;
+pub mod control;
+pub mod http;
+pub mod outbox;
+pub mod server;
+pub mod wire;

@@ -1,0 +1,271 @@
+//! One connection's queue of bytes waiting for the socket.
+//!
+//! Replies are small and usually several per loop iteration (pipelined
+//! requests), so they are framed and appended to one owned buffer, the
+//! `tail`, and reach the kernel in a single write. Notifications arrive
+//! already framed and shared between subscribers (`Bytes`); they are queued
+//! by reference, so a change fanned out to a thousand connections is one
+//! allocation, not a thousand copies. A flush hands up to [`MAX_IOV`] chunks
+//! to one `writev`.
+//!
+//! The queue does not enforce its cap itself: the connection checks
+//! [`Outbox::len`] against `--max-output-buffer` before queueing.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+
+use bytes::Bytes;
+
+use crate::protocol::frame;
+
+/// Most chunks handed to one `writev` call (well under Linux's IOV_MAX of 1024).
+pub const MAX_IOV: usize = 64;
+
+/// A tail buffer larger than this is released once written rather than
+/// kept for reuse, so a burst does not pin memory on an idle connection.
+const KEEP_TAIL: usize = 16 * 1024;
+
+/// Bytes queued for one socket, in order: `queue` then `tail`.
+#[derive(Default, Debug)]
+pub struct Outbox {
+    queue: VecDeque<Bytes>,
+    tail: Vec<u8>,
+    /// Bytes of the first pending chunk (queue front, else tail) already written.
+    offset: usize,
+    len: usize,
+}
+
+impl Outbox {
+    /// An empty queue; allocates nothing until used.
+    pub fn new() -> Self {
+        Outbox::default()
+    }
+
+    /// Unwritten bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether everything has been written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Queues `json` as one WebSocket text frame.
+    pub fn push_text(&mut self, json: &[u8]) {
+        let before = self.tail.len();
+        self.tail.reserve(json.len() + frame::MAX_HEADER);
+        frame::text_header(&mut self.tail, json.len());
+        self.tail.extend_from_slice(json);
+        self.len += self.tail.len() - before;
+    }
+
+    /// Queues bytes that are already framed (HTTP responses, control frames).
+    pub fn push_raw(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Queues a shared, already framed message without copying it.
+    pub fn push_shared(&mut self, frame: &Bytes) {
+        self.seal_tail();
+        self.queue.push_back(frame.clone());
+        self.len += frame.len();
+    }
+
+    /// Drops every queued byte that has not started going out. A partly
+    /// written chunk is kept so the peer never sees half a frame.
+    pub fn discard_unsent(&mut self) {
+        if self.offset == 0 {
+            self.queue.clear();
+            self.tail.clear();
+            self.len = 0;
+            return;
+        }
+        self.seal_tail();
+        self.queue.truncate(1);
+        self.len = self.queue.front().map_or(0, |f| f.len() - self.offset);
+    }
+
+    /// Writes as much as `w` takes: `Ok(true)` when the queue is empty,
+    /// `Ok(false)` when `w` would block with bytes left.
+    pub fn write_to(&mut self, w: &mut impl Write) -> io::Result<bool> {
+        while self.len > 0 {
+            let n = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                let mut count = 0;
+                let mut skip = self.offset;
+                for chunk in self
+                    .queue
+                    .iter()
+                    .map(|b| &b[..])
+                    .chain(std::iter::once(&self.tail[..]))
+                {
+                    if count == MAX_IOV {
+                        break;
+                    }
+                    if chunk.len() > skip {
+                        slices[count] = IoSlice::new(&chunk[skip..]);
+                        count += 1;
+                    }
+                    skip = 0;
+                }
+                match w.write_vectored(&slices[..count]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Later pushes must not grow a buffer that is half out.
+                        if self.queue.is_empty() && self.offset > 0 {
+                            self.seal_tail();
+                        }
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            self.consume(n);
+        }
+        Ok(true)
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.queue.front() else {
+                self.offset += n;
+                break;
+            };
+            let left = front.len() - self.offset;
+            if n < left {
+                self.offset += n;
+                return;
+            }
+            n -= left;
+            self.offset = 0;
+            self.queue.pop_front();
+        }
+        if self.queue.is_empty() && self.offset == self.tail.len() {
+            self.offset = 0;
+            if self.tail.capacity() > KEEP_TAIL {
+                self.tail = Vec::new();
+            } else {
+                self.tail.clear();
+            }
+        }
+        if self.len == 0 && self.queue.capacity() > MAX_IOV {
+            self.queue = VecDeque::new();
+        }
+    }
+
+    /// Moves the tail into the queue so that what is pushed next comes after it.
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.queue
+                .push_back(Bytes::from(std::mem::take(&mut self.tail)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `limit` bytes per call, then blocks.
+    struct Pipe {
+        got: Vec<u8>,
+        per_call: usize,
+        budget: usize,
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.budget == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.per_call).min(self.budget);
+            self.got.extend_from_slice(&buf[..n]);
+            self.budget -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn pipe(per_call: usize, budget: usize) -> Pipe {
+        Pipe {
+            got: Vec::new(),
+            per_call,
+            budget,
+        }
+    }
+
+    #[test]
+    fn keeps_order_across_owned_and_shared_chunks() {
+        let mut o = Outbox::new();
+        o.push_text(b"a");
+        let shared = frame::text_frame(b"b");
+        o.push_shared(&shared);
+        o.push_text(b"c");
+        assert_eq!(o.len(), 9);
+        let mut p = pipe(usize::MAX, usize::MAX);
+        assert!(o.write_to(&mut p).unwrap());
+        assert_eq!(p.got, b"\x81\x01a\x81\x01b\x81\x01c");
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn resumes_after_would_block_mid_chunk() {
+        let mut o = Outbox::new();
+        o.push_text(b"hello");
+        o.push_shared(&frame::text_frame(b"world"));
+        let mut p = pipe(3, 4);
+        assert!(!o.write_to(&mut p).unwrap());
+        assert_eq!(o.len(), 10);
+        o.push_text(b"!");
+        p.budget = usize::MAX;
+        assert!(o.write_to(&mut p).unwrap());
+        assert_eq!(p.got, b"\x81\x05hello\x81\x05world\x81\x01!");
+    }
+
+    #[test]
+    fn discard_keeps_the_partly_written_frame() {
+        let mut o = Outbox::new();
+        o.push_shared(&frame::text_frame(b"abcdef"));
+        o.push_shared(&frame::text_frame(b"ghi"));
+        o.push_text(b"jkl");
+        let mut p = pipe(usize::MAX, 3);
+        assert!(!o.write_to(&mut p).unwrap());
+        o.discard_unsent();
+        assert_eq!(o.len(), 5);
+        o.push_raw(b"\x88\x00");
+        p.budget = usize::MAX;
+        assert!(o.write_to(&mut p).unwrap());
+        assert_eq!(p.got, b"\x81\x06abcdef\x88\x00");
+    }
+
+    #[test]
+    fn discard_with_nothing_written_empties_the_queue() {
+        let mut o = Outbox::new();
+        o.push_text(b"x");
+        o.push_shared(&frame::text_frame(b"y"));
+        o.discard_unsent();
+        assert!(o.is_empty());
+        let mut p = pipe(usize::MAX, usize::MAX);
+        assert!(o.write_to(&mut p).unwrap());
+        assert!(p.got.is_empty());
+    }
+
+    #[test]
+    fn many_chunks_take_several_writes() {
+        let mut o = Outbox::new();
+        let f = frame::text_frame(b"z");
+        for _ in 0..MAX_IOV * 2 + 5 {
+            o.push_shared(&f);
+        }
+        let mut p = pipe(usize::MAX, usize::MAX);
+        assert!(o.write_to(&mut p).unwrap());
+        assert_eq!(p.got.len(), (MAX_IOV * 2 + 5) * 3);
+    }
+}

@@ -1,0 +1,647 @@
+//! The poll loop: one thread, one `mio::Poll`, every connection in a `Slab`
+//! whose index is its token.
+//!
+//! [`Server::service`] is one step: wait for readiness (bounded by the
+//! caller's timeout and the next timer), handle what is ready, then flush
+//! every connection that got output, once, before returning. A connection
+//! whose socket will not take everything gets WRITABLE interest until it has
+//! drained; no other connection waits for it.
+//!
+//! Fairness: a connection is read for at most [`READ_BUDGET`] messages per
+//! step and at most [`ACCEPT_BUDGET`] connections are accepted per step; what
+//! is left is picked up in the next step without sleeping, so one busy client
+//! (or a connection flood) cannot starve the others.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use log::{debug, info, trace, warn};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use super::connection::{self, Connection, Ending, HeadStatus, Inbound, ReadStatus};
+use super::control::{Flags, Handle, SignalPipe, Stats};
+use super::http::{self, Route, Status};
+use super::wire::{InBuf, SHARED_READ_BUFFER};
+use crate::config::Config;
+use crate::engine::{Engine, Outbound};
+use crate::store::ConnId;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+const SIGNALS: Token = Token(usize::MAX - 3);
+
+/// Messages read from one connection per step before moving on.
+pub const READ_BUDGET: usize = 256;
+/// Connections accepted per step before serving the ones already open.
+pub const ACCEPT_BUDGET: usize = 256;
+/// How long to stop accepting after the process runs out of file
+/// descriptors (EMFILE): retrying at once would spin the CPU at 100%.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What one call to [`Server::service`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Activity {
+    /// Readiness events handled.
+    pub events: usize,
+    /// Connections accepted.
+    pub accepted: usize,
+    /// WebSocket messages handled.
+    pub messages: usize,
+    /// Keys expired.
+    pub expired: usize,
+}
+
+/// A kvws server: the listener, the connections and the store.
+pub struct Server {
+    poll: Poll,
+    events: Events,
+    ready: Vec<(Token, bool, bool)>,
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    conns: Slab<Connection>,
+    engine: Engine,
+    config: Config,
+    ws_config: WebSocketConfig,
+    shared_input: InBuf,
+    batch: Vec<Inbound>,
+    dirty: Vec<ConnId>,
+    pending: Vec<ConnId>,
+    scratch: Vec<ConnId>,
+    accept_paused_until: Option<Instant>,
+    accept_more: bool,
+    tick_every: Duration,
+    next_tick: Instant,
+    flags: Arc<Flags>,
+    waker: Arc<Waker>,
+    signals: Option<SignalPipe>,
+    stopping: Option<Instant>,
+    stopped: bool,
+}
+
+/// Milliseconds since the Unix epoch: the engine's clock (TTL deadlines are
+/// absolute so that they mean the same thing after a restart).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Server {
+    /// Binds the listening socket and builds an empty store.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let addr = (config.host.as_str(), config.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("no address for {}", config.host),
+                )
+            })?;
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let local_addr = listener.local_addr()?;
+        let now = Instant::now();
+        let tick_every = (config.handshake_timeout.min(config.close_timeout) / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        info!(
+            "kvws {} listening on http://{local_addr}/",
+            env!("CARGO_PKG_VERSION")
+        );
+        Ok(Server {
+            poll,
+            events: Events::with_capacity(1024),
+            ready: Vec::with_capacity(1024),
+            listener: Some(listener),
+            local_addr,
+            conns: Slab::new(),
+            engine: Engine::new(&config, 0),
+            ws_config: connection::ws_config(config.max_message_size),
+            config,
+            shared_input: InBuf::with_size(SHARED_READ_BUFFER),
+            batch: Vec::with_capacity(READ_BUDGET),
+            dirty: Vec::new(),
+            pending: Vec::new(),
+            scratch: Vec::new(),
+            accept_paused_until: None,
+            accept_more: false,
+            tick_every,
+            next_tick: now + tick_every,
+            flags: Arc::new(Flags::default()),
+            waker,
+            signals: None,
+            stopping: None,
+            stopped: false,
+        })
+    }
+
+    /// The address the server listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to shut the server down or wake it from another thread.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.waker.clone(), self.flags.clone())
+    }
+
+    /// Shuts down gracefully on SIGINT or SIGTERM (for daemons).
+    pub fn shutdown_on_signals(&mut self) -> io::Result<()> {
+        self.signals = Some(SignalPipe::install(self.poll.registry(), SIGNALS)?);
+        Ok(())
+    }
+
+    /// Whether a shutdown has completed: every connection is gone.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Number of connections (of every kind) currently held.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The server's counters now.
+    pub fn stats(&self) -> Stats {
+        let store = self.engine.store();
+        Stats {
+            connections: self.conns.len() as u64,
+            subscriptions: self.engine.subscription_count() as u64,
+            keys: store.len() as u64,
+            store_bytes: store.bytes() as u64,
+            rev: self.engine.rev(),
+        }
+    }
+
+    /// Read access to the protocol state.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until shut down by a [`Handle`] or a signal.
+    pub fn run(&mut self) -> io::Result<()> {
+        while !self.stopped {
+            self.service(None)?;
+        }
+        Ok(())
+    }
+
+    /// One step of the loop: waits up to `timeout` (`None`: until something
+    /// happens) for readiness, handles it, flushes, and reports what it did.
+    pub fn service(&mut self, timeout: Option<Duration>) -> io::Result<Activity> {
+        let mut activity = Activity::default();
+        if self.stopped {
+            return Ok(activity);
+        }
+        let wait = self.wait_time(timeout);
+        match self.poll.poll(&mut self.events, wait) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        let now_ms = unix_ms();
+        self.ready.clear();
+        self.ready.extend(self.events.iter().map(|e| {
+            (
+                e.token(),
+                e.is_readable() || e.is_read_closed() || e.is_error(),
+                e.is_writable(),
+            )
+        }));
+        activity.events = self.ready.len();
+
+        for i in 0..self.ready.len() {
+            let (token, readable, writable) = self.ready[i];
+            match token {
+                LISTENER => self.accept_more = true,
+                WAKER => {}
+                SIGNALS => {
+                    if self.signals.as_mut().is_some_and(SignalPipe::drain) {
+                        info!("signal received, shutting down");
+                        self.flags.request_shutdown();
+                    }
+                }
+                Token(t) => {
+                    if writable {
+                        self.flush_conn(t, now);
+                    }
+                    if readable {
+                        activity.messages += self.on_readable(t, now, now_ms);
+                    }
+                }
+            }
+        }
+        for t in std::mem::take(&mut self.pending) {
+            activity.messages += self.on_readable(t, now, now_ms);
+        }
+        if self.accept_more && self.accept_paused_until.is_none_or(|t| now >= t) {
+            activity.accepted = self.accept(now);
+        }
+        activity.expired = self.engine.expire(
+            now_ms,
+            &mut out(&mut self.conns, &mut self.dirty, &self.config),
+        );
+        if now >= self.next_tick {
+            self.tick(now);
+            self.next_tick = now + self.tick_every;
+        }
+        if self.flags.shutdown_requested() && self.stopping.is_none() {
+            self.begin_shutdown(now);
+        }
+        self.flush_all(now);
+        if let Some(deadline) = self.stopping
+            && (self.conns.is_empty() || now >= deadline)
+        {
+            self.finish_shutdown();
+        }
+        self.flags.publish(self.stats());
+        Ok(activity)
+    }
+
+    fn wait_time(&self, timeout: Option<Duration>) -> Option<Duration> {
+        if !self.pending.is_empty() || (self.accept_more && self.accept_paused_until.is_none()) {
+            return Some(Duration::ZERO);
+        }
+        let now = Instant::now();
+        let mut until: Option<Instant> = None;
+        let mut sooner = |t: Instant| until = Some(until.map_or(t, |u| u.min(t)));
+        if !self.conns.is_empty() {
+            sooner(self.next_tick);
+        }
+        if let Some(t) = self.accept_paused_until {
+            sooner(t);
+        }
+        if let Some(at) = self.engine.next_deadline() {
+            sooner(now + Duration::from_millis(at.saturating_sub(unix_ms())));
+        }
+        let timer = until.map(|t| t.saturating_duration_since(now));
+        match (timeout, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn accept(&mut self, now: Instant) -> usize {
+        self.accept_paused_until = None;
+        let mut accepted = 0;
+        let slack = (self.config.max_connections / 16).max(16);
+        while accepted < ACCEPT_BUDGET {
+            let Some(listener) = &self.listener else {
+                return accepted;
+            };
+            let (mut sock, peer) = match listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_more = false;
+                    return accepted;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_resource_exhaustion(&e) => {
+                    warn!("accept failed ({e}); pausing accepts for {ACCEPT_BACKOFF:?}");
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return accepted;
+                }
+                Err(e) => {
+                    debug!("accept failed: {e}");
+                    accepted += 1;
+                    continue;
+                }
+            };
+            accepted += 1;
+            if self.conns.len() >= self.config.max_connections + slack {
+                debug!("{peer}: dropped, far over the connection limit");
+                continue;
+            }
+            let _ = sock.set_nodelay(true);
+            let token = self.conns.vacant_key();
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut sock, Token(token), Interest::READABLE)
+            {
+                warn!("{peer}: cannot register socket: {e}");
+                continue;
+            }
+            self.conns.insert(Connection::new(
+                sock,
+                peer,
+                now,
+                self.config.handshake_timeout,
+            ));
+            debug!("{peer}: connected as {token}");
+            if self.conns.len() > self.config.max_connections {
+                debug!("{peer}: over the connection limit, answering 503");
+                self.respond(token, &http::error(Status::Unavailable), now);
+            } else {
+                // The head is often here already, sent right behind the SYN.
+                self.on_readable(token, now, unix_ms());
+            }
+        }
+        accepted
+    }
+
+    /// Reads whatever the connection's phase reads; returns messages handled.
+    fn on_readable(&mut self, token: ConnId, now: Instant, now_ms: u64) -> usize {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return 0;
+        };
+        if conn.in_head() {
+            match conn.read_head() {
+                HeadStatus::Waiting => {}
+                HeadStatus::Complete(req) => self.on_request(token, &req, now, now_ms),
+                HeadStatus::Invalid(status) => self.respond(token, &http::error(status), now),
+                HeadStatus::Gone => self.remove(token),
+            }
+            return 0;
+        }
+        if conn.queued() > self.config.max_output_buffer / 2 && conn.is_open() {
+            // Back-pressure: a client that does not read its replies is not
+            // read either until its queue drains (see `flush_conn`).
+            self.pending_after_flush(token);
+            return 0;
+        }
+        let status = conn.read_messages(&mut self.shared_input, &mut self.batch, READ_BUDGET);
+        let handled = self.batch.len();
+        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
+        for msg in self.batch.drain(..) {
+            match &msg {
+                Inbound::Text(text) => {
+                    trace!("{token} <- {}", text.as_str());
+                    self.engine.handle(token, text.as_str(), now_ms, &mut out);
+                }
+                Inbound::Binary(bytes) => match std::str::from_utf8(bytes) {
+                    Ok(text) => self.engine.handle(token, text, now_ms, &mut out),
+                    Err(_) => self.engine.reject_binary(token, &mut out),
+                },
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(token)
+            && conn.queued() > 0
+        {
+            // tungstenite may have queued a pong.
+            mark_dirty(conn, token, &mut self.dirty);
+        }
+        match status {
+            ReadStatus::Drained => {}
+            ReadStatus::More => self.pending.push(token),
+            ReadStatus::End(ending) => self.end(token, ending, now),
+        }
+        handled
+    }
+
+    fn on_request(&mut self, token: ConnId, req: &http::Request, now: Instant, now_ms: u64) {
+        let peer = self.conns[token].peer;
+        debug!("{peer}: {} {}", req.method, req.path);
+        match http::route(req) {
+            Route::Page { head_only } => self.respond(token, &http::page(head_only), now),
+            Route::Reject(status) => self.respond(token, &http::error(status), now),
+            Route::Upgrade { accept, protocol } => {
+                let response = http::switching_protocols(&accept, protocol);
+                let conn = &mut self.conns[token];
+                conn.upgrade(&response, req.head_len, self.ws_config);
+                mark_dirty(conn, token, &mut self.dirty);
+                self.engine.open(token);
+                debug!("{peer}: WebSocket open");
+                if conn.has_buffered_input() {
+                    self.on_readable(token, now, now_ms);
+                }
+            }
+        }
+    }
+
+    fn respond(&mut self, token: ConnId, response: &[u8], now: Instant) {
+        let conn = &mut self.conns[token];
+        conn.respond(response, now, self.config.close_timeout);
+        mark_dirty(conn, token, &mut self.dirty);
+    }
+
+    /// Tells the engine a connection is gone (its subscriptions and
+    /// ephemeral keys with it), once.
+    fn retire(&mut self, token: ConnId) {
+        if self.conns.get(token).is_some_and(Connection::is_open) {
+            self.engine.close(
+                token,
+                &mut out(&mut self.conns, &mut self.dirty, &self.config),
+            );
+        }
+    }
+
+    fn end(&mut self, token: ConnId, ending: Ending, now: Instant) {
+        self.retire(token);
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        debug!("{}: ending ({ending:?})", conn.peer);
+        if conn.end(ending, now, self.config.close_timeout) {
+            mark_dirty(conn, token, &mut self.dirty);
+        } else {
+            self.remove(token);
+        }
+    }
+
+    fn remove(&mut self, token: ConnId) {
+        self.retire(token);
+        if let Some(mut conn) = self.conns.try_remove(token) {
+            if let Some(sock) = conn.socket() {
+                let _ = self.poll.registry().deregister(sock);
+            }
+            debug!("{}: closed", conn.peer);
+        }
+    }
+
+    fn pending_after_flush(&mut self, token: ConnId) {
+        if let Some(conn) = self.conns.get_mut(token) {
+            conn.read_paused = true;
+            mark_dirty(conn, token, &mut self.dirty);
+        }
+    }
+
+    fn flush_all(&mut self, now: Instant) {
+        // Closing a connection can queue output for others (its ephemeral
+        // keys are deleted), so repeat until nothing new is dirty.
+        while !self.dirty.is_empty() {
+            let mut batch = std::mem::take(&mut self.dirty);
+            for &token in &batch {
+                self.flush_conn(token, now);
+            }
+            batch.clear();
+            if self.dirty.is_empty() {
+                self.dirty = batch;
+            }
+        }
+    }
+
+    fn flush_conn(&mut self, token: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.dirty = false;
+        if conn.overflowed && conn.is_open() {
+            warn!(
+                "{}: slow consumer, more than {} bytes queued; disconnecting",
+                conn.peer, self.config.max_output_buffer
+            );
+            self.retire(token);
+            let conn = &mut self.conns[token];
+            conn.close(
+                CloseCode::Policy,
+                "output buffer limit",
+                now,
+                self.config.close_timeout,
+            );
+        }
+        let conn = &mut self.conns[token];
+        match conn.flush() {
+            Ok(true) => {
+                if conn.writable {
+                    conn.writable = false;
+                    if let Some(sock) = conn.socket() {
+                        let _ =
+                            self.poll
+                                .registry()
+                                .reregister(sock, Token(token), Interest::READABLE);
+                    }
+                }
+                if std::mem::take(&mut conn.read_paused) {
+                    self.pending.push(token);
+                }
+            }
+            Ok(false) => {
+                if !conn.writable {
+                    conn.writable = true;
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if let Some(sock) = conn.socket() {
+                        let _ = self
+                            .poll
+                            .registry()
+                            .reregister(sock, Token(token), interest);
+                    }
+                }
+            }
+            Err(e) => {
+                debug!("{}: write failed: {e}", conn.peer);
+                self.remove(token);
+            }
+        }
+    }
+
+    /// Enforces the head, closing and draining deadlines.
+    fn tick(&mut self, now: Instant) {
+        self.scratch.clear();
+        self.scratch.extend(
+            self.conns
+                .iter()
+                .filter(|(_, c)| c.timed_out(now))
+                .map(|(t, _)| t),
+        );
+        for i in 0..self.scratch.len() {
+            let token = self.scratch[i];
+            let conn = &mut self.conns[token];
+            if conn.in_head() {
+                debug!("{}: request head not received in time", conn.peer);
+                self.respond(token, &http::error(Status::RequestTimeout), now);
+            } else {
+                debug!("{}: did not finish closing in time", conn.peer);
+                self.remove(token);
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        info!("shutting down: closing {} connections", self.conns.len());
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_more = false;
+        self.stopping = Some(now + self.config.close_timeout);
+        let tokens: Vec<ConnId> = self.conns.iter().map(|(t, _)| t).collect();
+        for token in tokens {
+            if self.conns[token].is_open() {
+                self.retire(token);
+                let conn = &mut self.conns[token];
+                conn.close(
+                    CloseCode::Away,
+                    "server shutting down",
+                    now,
+                    self.config.close_timeout,
+                );
+                mark_dirty(conn, token, &mut self.dirty);
+            } else if self.conns[token].in_head() {
+                self.respond(token, &http::error(Status::Unavailable), now);
+            }
+        }
+    }
+
+    fn finish_shutdown(&mut self) {
+        let tokens: Vec<ConnId> = self.conns.iter().map(|(t, _)| t).collect();
+        for token in tokens {
+            self.remove(token);
+        }
+        self.stopped = true;
+        info!("stopped");
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+fn mark_dirty(conn: &mut Connection, token: ConnId, dirty: &mut Vec<ConnId>) {
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(token);
+    }
+}
+
+/// The engine's view of the connections: queue output, note who needs a flush.
+struct Out<'a> {
+    conns: &'a mut Slab<Connection>,
+    dirty: &'a mut Vec<ConnId>,
+    cap: usize,
+}
+
+fn out<'a>(
+    conns: &'a mut Slab<Connection>,
+    dirty: &'a mut Vec<ConnId>,
+    config: &Config,
+) -> Out<'a> {
+    Out {
+        conns,
+        dirty,
+        cap: config.max_output_buffer,
+    }
+}
+
+impl Outbound for Out<'_> {
+    fn send(&mut self, to: ConnId, json: &[u8]) {
+        if let Some(conn) = self.conns.get_mut(to) {
+            conn.send_text(json, self.cap);
+            mark_dirty(conn, to, self.dirty);
+        }
+    }
+
+    fn send_frame(&mut self, to: ConnId, frame: &Bytes) {
+        if let Some(conn) = self.conns.get_mut(to) {
+            conn.send_frame(frame, self.cap);
+            mark_dirty(conn, to, self.dirty);
+        }
+    }
+}
