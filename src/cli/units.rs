@@ -48,7 +48,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Formats a byte size the way [`parse_size`] reads it.
 pub fn show_size(n: usize) -> String {
     for (shift, unit) in [(30, "G"), (20, "M"), (10, "k")] {
-        if n >= 1 << shift && n % (1 << shift) == 0 {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
             return format!("{}{unit}", n >> shift);
         }
     }
@@ -58,7 +58,7 @@ pub fn show_size(n: usize) -> String {
 /// Formats a duration the way [`parse_duration`] reads it.
 pub fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
     } else {
         format!("{}s", ms / 1000)

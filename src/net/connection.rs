@@ -196,7 +196,7 @@ impl Connection {
         if let Some(wire) = self.wire_mut() {
             wire.out.push_raw(response);
         }
-        self.into_draining(now, close_timeout);
+        self.start_draining(now, close_timeout);
     }
 
     /// Completes the WebSocket handshake with `response` (the 101) and opens
@@ -347,11 +347,11 @@ impl Connection {
                 }
             }
         }
-        self.into_draining(now, close_timeout);
+        self.start_draining(now, close_timeout);
         true
     }
 
-    fn into_draining(&mut self, now: Instant, close_timeout: Duration) {
+    fn start_draining(&mut self, now: Instant, close_timeout: Duration) {
         let wire = match std::mem::replace(&mut self.state, State::Gone) {
             State::Head { wire, .. } | State::Draining { wire, .. } => wire,
             State::Open { ws } => ws.into_inner(),

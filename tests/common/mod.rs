@@ -1,0 +1,259 @@
+//! Shared by the integration tests: a real server on a loopback port in a
+//! thread of its own, and a real WebSocket client (tungstenite's) that
+//! asserts exact replies.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kvws::{Config, Handle, Server, Stats};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+/// How long a test waits for a message it expects before failing.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A server running on 127.0.0.1 with a free port; shut down on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub handle: Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server with the default limits.
+    pub fn start() -> Self {
+        Self::with(Config::default())
+    }
+
+    /// Starts a server with `config` (its host and port are overridden).
+    pub fn with(config: Config) -> Self {
+        let mut server = Server::bind(config.host("127.0.0.1").port(0)).expect("bind");
+        let addr = server.local_addr();
+        let handle = server.handle();
+        let thread = std::thread::spawn(move || server.run().expect("server loop"));
+        TestServer {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// The WebSocket URL of the server.
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    /// Opens a WebSocket client.
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// Waits until the server's counters satisfy `pred` (they are published
+    /// once per loop iteration).
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&Stats) -> bool) -> Stats {
+        let start = Instant::now();
+        loop {
+            let stats = self.handle.stats();
+            if pred(&stats) {
+                return stats;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "timed out waiting for {what}: {stats:?}"
+            );
+            self.handle.wake().unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Shuts the server down and waits for its loop to return.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread panicked");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.shutdown();
+        }
+    }
+}
+
+/// A blocking WebSocket client with a read timeout.
+pub struct Client {
+    pub ws: WebSocket<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).expect("handshake");
+        Client { ws }
+    }
+
+    /// Sends one text message.
+    pub fn send(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+    }
+
+    /// The next text message; panics on anything else or on timeout.
+    pub fn recv(&mut self) -> String {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => return t.as_str().to_string(),
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                other => panic!("expected a text message, got {other:?}"),
+            }
+        }
+    }
+
+    /// Sends `text` and asserts the replies, in order and exactly.
+    pub fn call(&mut self, text: &str, replies: &[&str]) {
+        self.send(text);
+        for want in replies {
+            assert_eq!(self.recv(), *want, "reply to {text}");
+        }
+    }
+
+    /// Asserts the next message is exactly `want`.
+    pub fn expect(&mut self, want: &str) {
+        assert_eq!(self.recv(), want);
+    }
+
+    /// Asserts that nothing arrives for `wait`. Sends a `get` as a marker
+    /// and checks that its reply is the next message, so the check does not
+    /// depend on timing alone.
+    pub fn expect_nothing_before_marker(&mut self) {
+        self.send(r#"{"type":"get","id":"__marker","key":"m","req":"marker"}"#);
+        assert_eq!(
+            self.recv(),
+            r#"{"type":"value","id":"__marker","key":"m","value":null,"rev":0,"req":"marker"}"#
+        );
+    }
+
+    /// Reads until the server closes; returns the close frame it sent.
+    pub fn expect_close(&mut self) -> Option<CloseFrame> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(frame)) => {
+                    // Complete the handshake so the server sees a clean end.
+                    let _ = self.ws.flush();
+                    return frame;
+                }
+                Ok(_) => continue,
+                Err(e) => panic!("expected a close frame, got error {e}"),
+            }
+        }
+    }
+
+    /// Starts a clean close from the client side and waits for the server's reply.
+    pub fn close(mut self) {
+        self.ws.close(None).unwrap();
+        loop {
+            match self.ws.read() {
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed) => return,
+                Err(e) => panic!("close handshake failed: {e}"),
+            }
+        }
+    }
+}
+
+/// The close code of a frame, for assertions.
+pub fn code(frame: &Option<CloseFrame>) -> Option<CloseCode> {
+    frame.as_ref().map(|f| f.code)
+}
+
+/// Sends raw bytes over a fresh TCP connection and returns everything the
+/// server writes back until it closes the connection.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut reply = Vec::new();
+    stream
+        .read_to_end(&mut reply)
+        .expect("server should close the connection");
+    reply
+}
+
+/// A masked client text frame carrying `payload`, built by hand so tests
+/// can send what a library would refuse to (bad UTF-8, half frames).
+pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// A raw TCP connection that has completed the WebSocket handshake.
+pub fn raw_ws(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+/// Reads one unmasked server frame: (opcode, payload).
+pub fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).unwrap();
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        127 => {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).unwrap();
+            u64::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).unwrap();
+    (h[0] & 0x0f, payload)
+}
