@@ -68,6 +68,13 @@ pub struct Config {
     /// Most keys a prefix subscription may deliver as its snapshot. Default
     /// 1,000; beyond that the client should page with `list` instead.
     pub max_prefix_snapshot: usize,
+    /// The revision a new, empty store starts from (its first change gets
+    /// the next one). Default `None`: the current time in microseconds since
+    /// the Unix epoch, so that revisions always grow across restarts and a
+    /// client resuming with a revision from an earlier run of an in-memory
+    /// server is told to resync instead of being sent the wrong changes.
+    /// Set it for reproducible revisions (tests, demos).
+    pub start_revision: Option<u64>,
 }
 
 impl Default for Config {
@@ -87,6 +94,7 @@ impl Default for Config {
             history_len: 10_000,
             history_bytes: 16 << 20,
             max_prefix_snapshot: 1000,
+            start_revision: None,
         }
     }
 }
@@ -133,6 +141,8 @@ setters! {
     history_bytes: usize,
     /// Sets [`Config::max_prefix_snapshot`].
     max_prefix_snapshot: usize,
+    /// Sets [`Config::start_revision`].
+    start_revision: Option<u64>,
 }
 
 impl Config {

@@ -94,6 +94,16 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The starting revision of a new store: microseconds since the Unix epoch,
+/// larger than any revision an earlier run could have reached unless it
+/// averaged over a million changes a second, and below 2^53 (exact in
+/// JavaScript) until the year 2255.
+fn clock_revision() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 impl Server {
     /// Binds the listening socket and builds an empty store.
     pub fn bind(config: Config) -> io::Result<Server> {
@@ -129,7 +139,10 @@ impl Server {
             listener: Some(listener),
             local_addr,
             conns: Slab::new(),
-            engine: Engine::new(&config, 0),
+            engine: Engine::new(
+                &config,
+                config.start_revision.unwrap_or_else(clock_revision),
+            ),
             ws_config: connection::ws_config(config.max_message_size),
             config,
             shared_input: InBuf::with_size(SHARED_READ_BUFFER),

@@ -30,8 +30,16 @@ impl TestServer {
         Self::with(Config::default())
     }
 
-    /// Starts a server with `config` (its host and port are overridden).
-    pub fn with(config: Config) -> Self {
+    /// Starts a server with `config` (its host and port are overridden;
+    /// revisions start at 0 unless the config says otherwise, so replies
+    /// can be asserted exactly).
+    pub fn with(mut config: Config) -> Self {
+        config.start_revision = Some(config.start_revision.unwrap_or(0));
+        Self::exactly(config)
+    }
+
+    /// Starts a server with `config` as given, except for host and port.
+    pub fn exactly(config: Config) -> Self {
         let mut server = Server::bind(config.host("127.0.0.1").port(0)).expect("bind");
         let addr = server.local_addr();
         let handle = server.handle();
