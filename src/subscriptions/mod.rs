@@ -3,18 +3,17 @@
 //! nothing behind.
 //!
 //! Finding the subscribers of a change must not cost a scan of every
-//! subscription. Exact keys are one hash lookup. Prefixes are grouped per
-//! namespace by their length: a key can only match prefixes no longer than
-//! itself, so a write looks up `key[..n]` for each length `n` in use (a
-//! handful in practice: applications use a few prefix shapes such as
-//! `room/`), and the cost grows with the number of distinct prefix lengths
-//! and the number of matching subscribers, never with the total number of
-//! subscriptions.
+//! subscription: exact keys are one hash lookup, and prefixes are found in
+//! time linear in the key's length (see [`prefixes`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::protocol::Topic;
 use crate::store::ConnId;
+
+mod prefixes;
+
+use prefixes::PrefixIndex;
 
 /// A subscription target owned by the index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,9 +46,7 @@ impl From<&Topic<'_>> for OwnedTopic {
 #[derive(Default)]
 struct Namespace {
     keys: HashMap<Box<str>, Vec<ConnId>>,
-    prefixes: HashMap<Box<str>, Vec<ConnId>>,
-    /// Prefix length → number of distinct prefixes of that length.
-    lengths: BTreeMap<usize, usize>,
+    prefixes: PrefixIndex,
 }
 
 impl Namespace {
@@ -82,13 +79,7 @@ impl Subscriptions {
         let space = self.spaces.entry(id.into()).or_default();
         match topic {
             Topic::Key(k) => space.keys.entry((**k).into()).or_default().push(conn),
-            Topic::Prefix(p) => {
-                let subs = space.prefixes.entry((**p).into()).or_default();
-                if subs.is_empty() {
-                    *space.lengths.entry(p.len()).or_default() += 1;
-                }
-                subs.push(conn);
-            }
+            Topic::Prefix(p) => space.prefixes.add(p, conn),
         }
         self.total += 1;
         true
@@ -127,25 +118,18 @@ impl Subscriptions {
         let Some(space) = self.spaces.get_mut(id) else {
             return;
         };
-        let (map, name) = match topic {
-            OwnedTopic::Key(k) => (&mut space.keys, k),
-            OwnedTopic::Prefix(p) => (&mut space.prefixes, p),
-        };
-        if let Some(subs) = map.get_mut(&**name) {
-            if let Some(i) = subs.iter().position(|c| *c == conn) {
-                subs.swap_remove(i);
-            }
-            if subs.is_empty() {
-                map.remove(&**name);
-                if let OwnedTopic::Prefix(p) = topic
-                    && let Some(n) = space.lengths.get_mut(&p.len())
-                {
-                    *n -= 1;
-                    if *n == 0 {
-                        space.lengths.remove(&p.len());
+        match topic {
+            OwnedTopic::Key(k) => {
+                if let Some(subs) = space.keys.get_mut(&**k) {
+                    if let Some(i) = subs.iter().position(|c| *c == conn) {
+                        subs.swap_remove(i);
+                    }
+                    if subs.is_empty() {
+                        space.keys.remove(&**k);
                     }
                 }
             }
+            OwnedTopic::Prefix(p) => space.prefixes.remove(p, conn),
         }
         if space.is_empty() {
             self.spaces.remove(id);
@@ -161,20 +145,7 @@ impl Subscriptions {
         if let Some(subs) = space.keys.get(key) {
             out.extend_from_slice(subs);
         }
-        let mut prefix_matched = false;
-        for &len in space.lengths.keys() {
-            if len > key.len() {
-                break;
-            }
-            if !key.is_char_boundary(len) {
-                continue;
-            }
-            if let Some(subs) = space.prefixes.get(&key[..len]) {
-                out.extend_from_slice(subs);
-                prefix_matched = true;
-            }
-        }
-        if prefix_matched {
+        if space.prefixes.matching(key, out) {
             // A connection may match through several subscriptions; it gets
             // the change once.
             let mine = &mut out[start..];
