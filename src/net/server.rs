@@ -76,6 +76,7 @@ pub struct Server {
     pending: Vec<ConnId>,
     scratch: Vec<ConnId>,
     accept_paused_until: Option<Instant>,
+    accept_failing: bool,
     accept_more: bool,
     tick_every: Duration,
     next_tick: Instant,
@@ -151,6 +152,7 @@ impl Server {
             pending: Vec::new(),
             scratch: Vec::new(),
             accept_paused_until: None,
+            accept_failing: false,
             accept_more: false,
             tick_every,
             next_tick: now + tick_every,
@@ -325,7 +327,12 @@ impl Server {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_resource_exhaustion(&e) => {
-                    warn!("accept failed ({e}); pausing accepts for {ACCEPT_BACKOFF:?}");
+                    // Warn once per episode, not ten times a second.
+                    if !std::mem::replace(&mut self.accept_failing, true) {
+                        warn!(
+                            "accept failed ({e}); retrying every {ACCEPT_BACKOFF:?} until it works"
+                        );
+                    }
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return accepted;
                 }
@@ -336,6 +343,9 @@ impl Server {
                 }
             };
             accepted += 1;
+            if std::mem::take(&mut self.accept_failing) {
+                info!("accepting connections again");
+            }
             if self.conns.len() >= self.config.max_connections + slack {
                 debug!("{peer}: dropped, far over the connection limit");
                 continue;
