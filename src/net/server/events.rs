@@ -1,0 +1,252 @@
+//! What happens on a connection: reading, answering the request head,
+//! handing messages to the engine, flushing, and ending.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use log::{debug, trace, warn};
+use mio::{Interest, Token};
+use slab::Slab;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use super::{READ_BUDGET, Server};
+use crate::config::Config;
+use crate::engine::Outbound;
+use crate::net::connection::{Connection, Ending, HeadStatus, Inbound, ReadStatus};
+use crate::net::http::{self, Route};
+use crate::store::ConnId;
+
+impl Server {
+    /// Reads whatever the connection's phase reads; returns messages handled.
+    pub(super) fn on_readable(&mut self, token: ConnId, now: Instant, now_ms: u64) -> usize {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return 0;
+        };
+        if conn.in_head() {
+            match conn.read_head() {
+                HeadStatus::Waiting => {}
+                HeadStatus::Complete(req) => self.on_request(token, &req, now, now_ms),
+                HeadStatus::Invalid(status) => self.respond(token, &http::error(status), now),
+                HeadStatus::Gone => self.remove(token),
+            }
+            return 0;
+        }
+        if conn.queued() > self.config.max_output_buffer / 2 && conn.is_open() {
+            // Back-pressure: a client that does not read its replies is not
+            // read either until its queue drains (see `flush_conn`).
+            self.pending_after_flush(token);
+            return 0;
+        }
+        let status = conn.read_messages(&mut self.shared_input, &mut self.batch, READ_BUDGET);
+        let handled = self.batch.len();
+        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
+        for msg in self.batch.drain(..) {
+            match &msg {
+                Inbound::Text(text) => {
+                    trace!("{token} <- {}", text.as_str());
+                    self.engine.handle(token, text.as_str(), now_ms, &mut out);
+                }
+                Inbound::Binary(bytes) => match std::str::from_utf8(bytes) {
+                    Ok(text) => self.engine.handle(token, text, now_ms, &mut out),
+                    Err(_) => self.engine.reject_binary(token, &mut out),
+                },
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(token)
+            && conn.queued() > 0
+        {
+            // tungstenite may have queued a pong.
+            mark_dirty(conn, token, &mut self.dirty);
+        }
+        match status {
+            ReadStatus::Drained => {}
+            ReadStatus::More => self.pending.push(token),
+            ReadStatus::End(ending) => self.end(token, ending, now),
+        }
+        handled
+    }
+
+    pub(super) fn on_request(
+        &mut self,
+        token: ConnId,
+        req: &http::Request,
+        now: Instant,
+        now_ms: u64,
+    ) {
+        let peer = self.conns[token].peer;
+        debug!("{peer}: {} {}", req.method, req.path);
+        match http::route(req) {
+            Route::Page { head_only } => self.respond(token, &http::page(head_only), now),
+            Route::Reject(status) => self.respond(token, &http::error(status), now),
+            Route::Upgrade { accept, protocol } => {
+                let response = http::switching_protocols(&accept, protocol);
+                let conn = &mut self.conns[token];
+                conn.upgrade(&response, req.head_len, self.ws_config);
+                mark_dirty(conn, token, &mut self.dirty);
+                self.engine.open(token);
+                debug!("{peer}: WebSocket open");
+                if conn.has_buffered_input() {
+                    self.on_readable(token, now, now_ms);
+                }
+            }
+        }
+    }
+
+    pub(super) fn respond(&mut self, token: ConnId, response: &[u8], now: Instant) {
+        let conn = &mut self.conns[token];
+        conn.respond(response, now, self.config.close_timeout);
+        mark_dirty(conn, token, &mut self.dirty);
+    }
+
+    /// Tells the engine a connection is gone (its subscriptions and
+    /// ephemeral keys with it), once.
+    pub(super) fn retire(&mut self, token: ConnId) {
+        if self.conns.get(token).is_some_and(Connection::is_open) {
+            self.engine.close(
+                token,
+                &mut out(&mut self.conns, &mut self.dirty, &self.config),
+            );
+        }
+    }
+
+    pub(super) fn end(&mut self, token: ConnId, ending: Ending, now: Instant) {
+        self.retire(token);
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        debug!("{}: ending ({ending:?})", conn.peer);
+        if conn.end(ending, now, self.config.close_timeout) {
+            mark_dirty(conn, token, &mut self.dirty);
+        } else {
+            self.remove(token);
+        }
+    }
+
+    pub(super) fn remove(&mut self, token: ConnId) {
+        self.retire(token);
+        if let Some(mut conn) = self.conns.try_remove(token) {
+            if let Some(sock) = conn.socket() {
+                let _ = self.poll.registry().deregister(sock);
+            }
+            debug!("{}: closed", conn.peer);
+        }
+    }
+
+    pub(super) fn pending_after_flush(&mut self, token: ConnId) {
+        if let Some(conn) = self.conns.get_mut(token) {
+            conn.read_paused = true;
+            mark_dirty(conn, token, &mut self.dirty);
+        }
+    }
+
+    pub(super) fn flush_all(&mut self, now: Instant) {
+        // Closing a connection can queue output for others (its ephemeral
+        // keys are deleted), so repeat until nothing new is dirty.
+        while !self.dirty.is_empty() {
+            let mut batch = std::mem::take(&mut self.dirty);
+            for &token in &batch {
+                self.flush_conn(token, now);
+            }
+            batch.clear();
+            if self.dirty.is_empty() {
+                self.dirty = batch;
+            }
+        }
+    }
+
+    pub(super) fn flush_conn(&mut self, token: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        conn.dirty = false;
+        if conn.overflowed && conn.is_open() {
+            warn!(
+                "{}: slow consumer, more than {} bytes queued; disconnecting",
+                conn.peer, self.config.max_output_buffer
+            );
+            self.retire(token);
+            let conn = &mut self.conns[token];
+            conn.close(
+                CloseCode::Policy,
+                "output buffer limit",
+                now,
+                self.config.close_timeout,
+            );
+        }
+        let conn = &mut self.conns[token];
+        match conn.flush() {
+            Ok(true) => {
+                if conn.writable {
+                    conn.writable = false;
+                    if let Some(sock) = conn.socket() {
+                        let _ =
+                            self.poll
+                                .registry()
+                                .reregister(sock, Token(token), Interest::READABLE);
+                    }
+                }
+                if std::mem::take(&mut conn.read_paused) {
+                    self.pending.push(token);
+                }
+            }
+            Ok(false) => {
+                if !conn.writable {
+                    conn.writable = true;
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if let Some(sock) = conn.socket() {
+                        let _ = self
+                            .poll
+                            .registry()
+                            .reregister(sock, Token(token), interest);
+                    }
+                }
+            }
+            Err(e) => {
+                debug!("{}: write failed: {e}", conn.peer);
+                self.remove(token);
+            }
+        }
+    }
+}
+
+pub(super) fn mark_dirty(conn: &mut Connection, token: ConnId, dirty: &mut Vec<ConnId>) {
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(token);
+    }
+}
+
+/// The engine's view of the connections: queue output, note who needs a flush.
+pub(super) struct Out<'a> {
+    conns: &'a mut Slab<Connection>,
+    dirty: &'a mut Vec<ConnId>,
+    cap: usize,
+}
+
+pub(super) fn out<'a>(
+    conns: &'a mut Slab<Connection>,
+    dirty: &'a mut Vec<ConnId>,
+    config: &Config,
+) -> Out<'a> {
+    Out {
+        conns,
+        dirty,
+        cap: config.max_output_buffer,
+    }
+}
+
+impl Outbound for Out<'_> {
+    fn send(&mut self, to: ConnId, json: &[u8]) {
+        if let Some(conn) = self.conns.get_mut(to) {
+            conn.send_text(json, self.cap);
+            mark_dirty(conn, to, self.dirty);
+        }
+    }
+
+    fn send_frame(&mut self, to: ConnId, frame: &Bytes) {
+        if let Some(conn) = self.conns.get_mut(to) {
+            conn.send_frame(frame, self.cap);
+            mark_dirty(conn, to, self.dirty);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The poll loop: one thread, one `mio::Poll`, every connection in a `Slab`
+//! whose index is its token.
+//!
+//! [`Server::service`] is one step: wait for readiness (bounded by the
+//! caller's timeout and the next timer), handle what is ready, then flush
+//! every connection that got output, once, before returning. A connection
+//! whose socket will not take everything gets WRITABLE interest until it has
+//! drained; no other connection waits for it.
+//!
+//! Fairness: a connection is read for at most [`READ_BUDGET`] messages per
+//! step and at most [`ACCEPT_BUDGET`] connections are accepted per step; what
+//! is left is picked up in the next step without sleeping, so one busy client
+//! (or a connection flood) cannot starve the others.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use log::info;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use tungstenite::protocol::WebSocketConfig;
+
+use super::connection::{self, Connection, Inbound};
+use super::control::{Flags, Handle, SignalPipe, Stats};
+use super::wire::{InBuf, SHARED_READ_BUFFER};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::store::ConnId;
+
+mod events;
+mod lifecycle;
+
+use events::out;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+const SIGNALS: Token = Token(usize::MAX - 3);
+
+/// Messages read from one connection per step before moving on.
+pub const READ_BUDGET: usize = 256;
+/// Connections accepted per step before serving the ones already open.
+pub const ACCEPT_BUDGET: usize = 256;
+/// How long to stop accepting after the process runs out of file
+/// descriptors (EMFILE): retrying at once would spin the CPU at 100%.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What one call to [`Server::service`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Activity {
+    /// Readiness events handled.
+    pub events: usize,
+    /// Connections accepted.
+    pub accepted: usize,
+    /// WebSocket messages handled.
+    pub messages: usize,
+    /// Keys expired.
+    pub expired: usize,
+}
+
+/// A kvws server: the listener, the connections and the store.
+pub struct Server {
+    poll: Poll,
+    events: Events,
+    ready: Vec<(Token, bool, bool)>,
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    conns: Slab<Connection>,
+    engine: Engine,
+    config: Config,
+    ws_config: WebSocketConfig,
+    shared_input: InBuf,
+    batch: Vec<Inbound>,
+    dirty: Vec<ConnId>,
+    pending: Vec<ConnId>,
+    scratch: Vec<ConnId>,
+    accept_paused_until: Option<Instant>,
+    accept_failing: bool,
+    accept_more: bool,
+    tick_every: Duration,
+    next_tick: Instant,
+    flags: Arc<Flags>,
+    waker: Arc<Waker>,
+    signals: Option<SignalPipe>,
+    stopping: Option<Instant>,
+    stopped: bool,
+}
+
+/// Milliseconds since the Unix epoch: the engine's clock (TTL deadlines are
+/// absolute so that they mean the same thing after a restart).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The starting revision of a new store: microseconds since the Unix epoch,
+/// larger than any revision an earlier run could have reached unless it
+/// averaged over a million changes a second, and below 2^53 (exact in
+/// JavaScript) until the year 2255.
+fn clock_revision() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+impl Server {
+    /// Binds the listening socket and builds an empty store.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let addr = (config.host.as_str(), config.port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("no address for {}", config.host),
+                )
+            })?;
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let local_addr = listener.local_addr()?;
+        let now = Instant::now();
+        let tick_every = (config.handshake_timeout.min(config.close_timeout) / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        info!(
+            "kvws {} listening on http://{local_addr}/",
+            env!("CARGO_PKG_VERSION")
+        );
+        Ok(Server {
+            poll,
+            events: Events::with_capacity(1024),
+            ready: Vec::with_capacity(1024),
+            listener: Some(listener),
+            local_addr,
+            conns: Slab::new(),
+            engine: Engine::new(
+                &config,
+                config.start_revision.unwrap_or_else(clock_revision),
+            ),
+            ws_config: connection::ws_config(config.max_message_size),
+            config,
+            shared_input: InBuf::with_size(SHARED_READ_BUFFER),
+            batch: Vec::with_capacity(READ_BUDGET),
+            dirty: Vec::new(),
+            pending: Vec::new(),
+            scratch: Vec::new(),
+            accept_paused_until: None,
+            accept_failing: false,
+            accept_more: false,
+            tick_every,
+            next_tick: now + tick_every,
+            flags: Arc::new(Flags::default()),
+            waker,
+            signals: None,
+            stopping: None,
+            stopped: false,
+        })
+    }
+
+    /// The address the server listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to shut the server down or wake it from another thread.
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.waker.clone(), self.flags.clone())
+    }
+
+    /// Shuts down gracefully on SIGINT or SIGTERM (for daemons).
+    pub fn shutdown_on_signals(&mut self) -> io::Result<()> {
+        self.signals = Some(SignalPipe::install(self.poll.registry(), SIGNALS)?);
+        Ok(())
+    }
+
+    /// Whether a shutdown has completed: every connection is gone.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Number of connections (of every kind) currently held.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The server's counters now.
+    pub fn stats(&self) -> Stats {
+        let store = self.engine.store();
+        Stats {
+            connections: self.conns.len() as u64,
+            subscriptions: self.engine.subscription_count() as u64,
+            keys: store.len() as u64,
+            store_bytes: store.bytes() as u64,
+            rev: self.engine.rev(),
+        }
+    }
+
+    /// Read access to the protocol state.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until shut down by a [`Handle`] or a signal.
+    pub fn run(&mut self) -> io::Result<()> {
+        while !self.stopped {
+            self.service(None)?;
+        }
+        Ok(())
+    }
+
+    /// One step of the loop: waits up to `timeout` (`None`: until something
+    /// happens) for readiness, handles it, flushes, and reports what it did.
+    pub fn service(&mut self, timeout: Option<Duration>) -> io::Result<Activity> {
+        let mut activity = Activity::default();
+        if self.stopped {
+            return Ok(activity);
+        }
+        let wait = self.wait_time(timeout);
+        match self.poll.poll(&mut self.events, wait) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let now = Instant::now();
+        let now_ms = unix_ms();
+        self.ready.clear();
+        self.ready.extend(self.events.iter().map(|e| {
+            (
+                e.token(),
+                e.is_readable() || e.is_read_closed() || e.is_error(),
+                e.is_writable(),
+            )
+        }));
+        activity.events = self.ready.len();
+
+        for i in 0..self.ready.len() {
+            let (token, readable, writable) = self.ready[i];
+            match token {
+                LISTENER => self.accept_more = true,
+                WAKER => {}
+                SIGNALS => {
+                    if self.signals.as_mut().is_some_and(SignalPipe::drain) {
+                        info!("signal received, shutting down");
+                        self.flags.request_shutdown();
+                    }
+                }
+                Token(t) => {
+                    if writable {
+                        self.flush_conn(t, now);
+                    }
+                    if readable {
+                        activity.messages += self.on_readable(t, now, now_ms);
+                    }
+                }
+            }
+        }
+        for t in std::mem::take(&mut self.pending) {
+            activity.messages += self.on_readable(t, now, now_ms);
+        }
+        if self.accept_more && self.accept_paused_until.is_none_or(|t| now >= t) {
+            activity.accepted = self.accept(now);
+        }
+        activity.expired = self.engine.expire(
+            now_ms,
+            &mut out(&mut self.conns, &mut self.dirty, &self.config),
+        );
+        if now >= self.next_tick {
+            self.tick(now);
+            self.next_tick = now + self.tick_every;
+        }
+        if self.flags.shutdown_requested() && self.stopping.is_none() {
+            self.begin_shutdown(now);
+        }
+        self.flush_all(now);
+        if let Some(deadline) = self.stopping
+            && (self.conns.is_empty() || now >= deadline)
+        {
+            self.finish_shutdown();
+        }
+        self.flags.publish(self.stats());
+        Ok(activity)
+    }
+
+    fn wait_time(&self, timeout: Option<Duration>) -> Option<Duration> {
+        if !self.pending.is_empty() || (self.accept_more && self.accept_paused_until.is_none()) {
+            return Some(Duration::ZERO);
+        }
+        let now = Instant::now();
+        let mut until: Option<Instant> = None;
+        let mut sooner = |t: Instant| until = Some(until.map_or(t, |u| u.min(t)));
+        if !self.conns.is_empty() {
+            sooner(self.next_tick);
+        }
+        if let Some(t) = self.accept_paused_until {
+            sooner(t);
+        }
+        if let Some(at) = self.engine.next_deadline() {
+            sooner(now + Duration::from_millis(at.saturating_sub(unix_ms())));
+        }
+        let timer = until.map(|t| t.saturating_duration_since(now));
+        match (timeout, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
