@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod expiry;
 pub mod history;
+pub mod load;
 pub mod protocol;
 pub mod store;
 pub mod subscriptions;

@@ -1,5 +1,6 @@
 //! The `kvws` command line: the server by default, plus subcommands.
 
+mod load;
 mod serve;
 mod units;
 
@@ -12,6 +13,7 @@ pub fn main(args: Vec<String>) -> i32 {
     let rest = &args[1.min(args.len())..];
     match rest.first().map(String::as_str) {
         Some("serve") => serve::run(&program, &rest[1..]),
+        Some("load") => load::run(&program, &rest[1..]),
         _ => serve::run(&program, rest),
     }
 }

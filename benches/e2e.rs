@@ -1,0 +1,2 @@
+//! End to end over loopback (being written).
+fn main() {}

@@ -1,0 +1,1 @@
+//! The load generator behind `kvws load` (being written).
