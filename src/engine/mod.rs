@@ -9,7 +9,9 @@
 //! A change is encoded and framed once; the same bytes go to the history and
 //! to every subscriber's queue.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
@@ -30,6 +32,52 @@ pub trait Outbound {
     fn send(&mut self, to: ConnId, json: &[u8]);
     /// Queues an already framed message that several connections share.
     fn send_frame(&mut self, to: ConnId, frame: &Bytes);
+}
+
+/// Why a write made by the embedding program (not a client) was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    /// The same code a client would get.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl StoreError {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        StoreError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The error for a value that is not JSON text.
+    pub fn invalid_json(e: serde_json::Error) -> Self {
+        StoreError::new(
+            ErrorCode::BadRequest,
+            format!("value is not valid JSON: {e}"),
+        )
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A message of a type the engine does not know, handed back to the caller
+/// (which may have a hook for it) instead of being answered with an error.
+#[derive(Debug)]
+pub struct Unknown<'a> {
+    /// The message's `type`.
+    pub kind: Cow<'a, str>,
+    /// The whole message text.
+    pub text: &'a str,
+    /// The message's `req`, if any.
+    pub req: Option<&'a RawValue>,
 }
 
 /// Largest page a `list` returns, whatever `limit` asks for.
@@ -122,11 +170,23 @@ impl Engine {
         }
     }
 
-    /// Handles one text message from `conn` at time `now` (ms since the epoch).
-    pub fn handle(&mut self, conn: ConnId, text: &str, now: u64, out: &mut impl Outbound) {
+    /// Handles one text message from `conn` at time `now` (ms since the
+    /// epoch). A message of a type the engine does not know is returned
+    /// unanswered; pass it to [`Engine::reject_unknown`] if nothing else
+    /// handles it.
+    pub fn handle<'t>(
+        &mut self,
+        conn: ConnId,
+        text: &'t str,
+        now: u64,
+        out: &mut impl Outbound,
+    ) -> Option<Unknown<'t>> {
         let env = match protocol::parse(text, self.limits.parse) {
             Ok(env) => env,
-            Err(e) => return self.error(conn, e.req, e.code, &e.message, out),
+            Err(e) => {
+                self.error(conn, e.req, e.code, &e.message, out);
+                return None;
+            }
         };
         let req = env.req;
         match env.request {
@@ -169,13 +229,18 @@ impl Engine {
                 "authentication is not enabled on this server",
                 out,
             ),
-            Request::Other { kind, .. } => {
-                let message = format!(
-                    "unknown message type '{kind}' (expected set, get, delete, subscribe, unsubscribe or list)"
-                );
-                self.error(conn, req, ErrorCode::BadRequest, &message, out)
-            }
+            Request::Other { kind, text } => return Some(Unknown { kind, text, req }),
         }
+        None
+    }
+
+    /// Answers a message of unknown type with the `bad_request` error.
+    pub fn reject_unknown(&mut self, conn: ConnId, unknown: &Unknown, out: &mut impl Outbound) {
+        let message = format!(
+            "unknown message type '{}' (expected set, get, delete, subscribe, unsubscribe or list)",
+            unknown.kind
+        );
+        self.error(conn, unknown.req, ErrorCode::BadRequest, &message, out)
     }
 
     /// Handles a message that could not be decoded as text (binary, not UTF-8).

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use super::{Engine, Outbound};
+use super::{Engine, Outbound, StoreError};
 use crate::history::Change;
 use crate::protocol::{ErrorCode, encode, frame};
 use crate::store::{ConnId, Entry};
@@ -92,9 +92,26 @@ impl Engine {
         id: &str,
         key: &str,
         value: &RawValue,
-        out: &mut impl Outbound,
-    ) -> Result<u64, (ErrorCode, String)> {
-        self.check_set(id, key, value.get())?;
+        out: &mut (impl Outbound + ?Sized),
+    ) -> Result<u64, StoreError> {
+        let max = self.limits.parse.max_name_length;
+        for (what, name) in [("id", id), ("key", key)] {
+            if name.is_empty() {
+                return Err(StoreError::new(
+                    ErrorCode::BadRequest,
+                    format!("{what} must not be empty"),
+                ));
+            }
+            if name.len() > max {
+                let message = format!(
+                    "{what} is {} bytes, longer than the limit of {max}",
+                    name.len()
+                );
+                return Err(StoreError::new(ErrorCode::TooLarge, message));
+            }
+        }
+        self.check_set(id, key, value.get())
+            .map_err(|(code, message)| StoreError::new(code, message))?;
         let (rev, frame) = self.apply_set(id, key, value.get(), None, None);
         self.publish(id, key, rev, frame, out);
         Ok(rev)
@@ -102,7 +119,12 @@ impl Engine {
 
     /// Deletes a key on behalf of the embedding program; returns the
     /// revision of the change, or `None` if the key did not exist.
-    pub fn delete(&mut self, id: &str, key: &str, out: &mut impl Outbound) -> Option<u64> {
+    pub fn delete(
+        &mut self,
+        id: &str,
+        key: &str,
+        out: &mut (impl Outbound + ?Sized),
+    ) -> Option<u64> {
         self.remove_key(id, key, None, out)
     }
 
@@ -113,7 +135,7 @@ impl Engine {
         id: &str,
         key: &str,
         reason: Option<&str>,
-        out: &mut impl Outbound,
+        out: &mut (impl Outbound + ?Sized),
     ) -> Option<u64> {
         let (rev, frame) = self.apply_remove(id, key, reason)?;
         self.publish(id, key, rev, frame, out);
@@ -194,7 +216,14 @@ impl Engine {
     }
 
     /// Queues a change for its subscribers and records it in the history.
-    fn publish(&mut self, id: &str, key: &str, rev: u64, frame: Bytes, out: &mut impl Outbound) {
+    fn publish(
+        &mut self,
+        id: &str,
+        key: &str,
+        rev: u64,
+        frame: Bytes,
+        out: &mut (impl Outbound + ?Sized),
+    ) {
         self.subs.subscribers(id, key, &mut self.recipients);
         for &conn in &self.recipients {
             out.send_frame(conn, &frame);

@@ -253,6 +253,22 @@ pub fn error(status: Status) -> Vec<u8> {
     )
 }
 
+/// `403 Forbidden` with `reason` (flattened to one line) as the body.
+pub fn forbidden(reason: &str) -> Vec<u8> {
+    let line: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let body = format!("403 Forbidden: {line}\n");
+    response(
+        "403 Forbidden",
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        &[],
+        false,
+    )
+}
+
 fn response(
     status: &str,
     content_type: &str,

@@ -9,9 +9,12 @@ use mio::{Interest, Token};
 use slab::Slab;
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use serde_json::value::RawValue;
+
 use super::{READ_BUDGET, Server};
 use crate::config::Config;
 use crate::engine::Outbound;
+use crate::hooks::{Context, CustomMessage, OpenRequest};
 use crate::net::connection::{Connection, Ending, HeadStatus, Inbound, ReadStatus};
 use crate::net::http::{self, Route};
 use crate::store::ConnId;
@@ -37,21 +40,22 @@ impl Server {
             self.pending_after_flush(token);
             return 0;
         }
-        let status = conn.read_messages(&mut self.shared_input, &mut self.batch, READ_BUDGET);
-        let handled = self.batch.len();
-        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
-        for msg in self.batch.drain(..) {
+        let mut batch = std::mem::take(&mut self.batch);
+        let status = conn.read_messages(&mut self.shared_input, &mut batch, READ_BUDGET);
+        let handled = batch.len();
+        for msg in batch.drain(..) {
             match &msg {
-                Inbound::Text(text) => {
-                    trace!("{token} <- {}", text.as_str());
-                    self.engine.handle(token, text.as_str(), now_ms, &mut out);
-                }
+                Inbound::Text(text) => self.dispatch(token, text.as_str(), now_ms),
                 Inbound::Binary(bytes) => match std::str::from_utf8(bytes) {
-                    Ok(text) => self.engine.handle(token, text, now_ms, &mut out),
-                    Err(_) => self.engine.reject_binary(token, &mut out),
+                    Ok(text) => self.dispatch(token, text, now_ms),
+                    Err(_) => self.engine.reject_binary(
+                        token,
+                        &mut out(&mut self.conns, &mut self.dirty, &self.config),
+                    ),
                 },
             }
         }
+        self.batch = batch;
         if let Some(conn) = self.conns.get_mut(token)
             && conn.queued() > 0
         {
@@ -64,6 +68,25 @@ impl Server {
             ReadStatus::End(ending) => self.end(token, ending, now),
         }
         handled
+    }
+
+    /// Hands one message to the engine, and to the hooks if the engine does
+    /// not know its type.
+    fn dispatch(&mut self, token: ConnId, text: &str, now_ms: u64) {
+        trace!("{token} <- {text}");
+        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
+        let Some(unknown) = self.engine.handle(token, text, now_ms, &mut out) else {
+            return;
+        };
+        let message = CustomMessage {
+            kind: &unknown.kind,
+            text: unknown.text,
+            req: unknown.req.map(RawValue::get),
+        };
+        let mut ctx = Context::new(&mut self.engine, &mut out, now_ms);
+        if !self.hooks.on_message(&mut ctx, token, &message) {
+            self.engine.reject_unknown(token, &unknown, &mut out);
+        }
     }
 
     pub(super) fn on_request(
@@ -79,13 +102,26 @@ impl Server {
             Route::Page { head_only } => self.respond(token, &http::page(head_only), now),
             Route::Reject(status) => self.respond(token, &http::error(status), now),
             Route::Upgrade { accept, protocol } => {
+                let open = OpenRequest {
+                    conn: token,
+                    peer,
+                    path: &req.path,
+                    headers: &req.headers,
+                };
+                if let Err(refusal) = self.hooks.on_open(&open) {
+                    debug!("{peer}: refused by the embedding program: {refusal}");
+                    return self.respond(token, &http::forbidden(&refusal.reason), now);
+                }
                 let response = http::switching_protocols(&accept, protocol);
                 let conn = &mut self.conns[token];
                 conn.upgrade(&response, req.head_len, self.ws_config);
                 mark_dirty(conn, token, &mut self.dirty);
                 self.engine.open(token);
                 debug!("{peer}: WebSocket open");
-                if conn.has_buffered_input() {
+                let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
+                self.hooks
+                    .on_established(&mut Context::new(&mut self.engine, &mut out, now_ms), token);
+                if self.conns[token].has_buffered_input() {
                     self.on_readable(token, now, now_ms);
                 }
             }
@@ -102,10 +138,11 @@ impl Server {
     /// ephemeral keys with it), once.
     pub(super) fn retire(&mut self, token: ConnId) {
         if self.conns.get(token).is_some_and(Connection::is_open) {
-            self.engine.close(
-                token,
-                &mut out(&mut self.conns, &mut self.dirty, &self.config),
-            );
+            let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
+            self.engine.close(token, &mut out);
+            let now_ms = crate::net::server::unix_ms();
+            self.hooks
+                .on_close(&mut Context::new(&mut self.engine, &mut out, now_ms), token);
         }
     }
 

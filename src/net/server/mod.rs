@@ -27,7 +27,8 @@ use super::connection::{self, Connection, Inbound};
 use super::control::{Flags, Handle, SignalPipe, Stats};
 use super::wire::{InBuf, SHARED_READ_BUFFER};
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Engine, StoreError};
+use crate::hooks::{Context, Hooks, NoHooks};
 use crate::store::ConnId;
 
 mod events;
@@ -82,6 +83,7 @@ pub struct Server {
     accept_more: bool,
     tick_every: Duration,
     next_tick: Instant,
+    hooks: Box<dyn Hooks + Send>,
     flags: Arc<Flags>,
     waker: Arc<Waker>,
     signals: Option<SignalPipe>,
@@ -158,6 +160,7 @@ impl Server {
             accept_more: false,
             tick_every,
             next_tick: now + tick_every,
+            hooks: Box::new(NoHooks),
             flags: Arc::new(Flags::default()),
             waker,
             signals: None,
@@ -204,6 +207,38 @@ impl Server {
         }
     }
 
+    /// Installs the embedding program's callbacks (replacing any before).
+    pub fn set_hooks(&mut self, hooks: impl Hooks + Send + 'static) {
+        self.hooks = Box::new(hooks);
+    }
+
+    /// Stores `value_json` (JSON text) under `id`/`key` as if a client had,
+    /// notifying subscribers (the notifications go out at the next
+    /// [`service`](Server::service)); returns the change's revision.
+    pub fn set(&mut self, id: &str, key: &str, value_json: &str) -> Result<u64, StoreError> {
+        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
+        Context::new(&mut self.engine, &mut out, unix_ms()).set(id, key, value_json)
+    }
+
+    /// The value (JSON text) and revision under `id`/`key`.
+    pub fn get(&self, id: &str, key: &str) -> Option<(&str, u64)> {
+        self.engine.store().get(id, key).map(|e| (&*e.value, e.rev))
+    }
+
+    /// Deletes `id`/`key`, notifying subscribers; returns the change's
+    /// revision, or `None` if the key did not exist.
+    pub fn delete(&mut self, id: &str, key: &str) -> Option<u64> {
+        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
+        Context::new(&mut self.engine, &mut out, unix_ms()).delete(id, key)
+    }
+
+    /// Queues one JSON text message for a connection (as the R package's
+    /// `websocket_write`); it goes out at the next [`service`](Server::service).
+    pub fn send(&mut self, conn: ConnId, json: &str) {
+        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
+        Context::new(&mut self.engine, &mut out, unix_ms()).send(conn, json);
+    }
+
     /// Read access to the protocol state.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -224,6 +259,9 @@ impl Server {
         if self.stopped {
             return Ok(activity);
         }
+        // Output queued between steps (the embedding program's writes and
+        // sends) goes out before we sleep.
+        self.flush_all(Instant::now());
         let wait = self.wait_time(timeout);
         match self.poll.poll(&mut self.events, wait) {
             Ok(()) => {}
