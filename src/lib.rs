@@ -76,6 +76,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod expiry;

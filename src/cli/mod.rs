@@ -1,7 +1,9 @@
 //! The `kvws` command line: the server by default, plus subcommands.
 
+mod client;
 mod load;
 mod serve;
+mod shell;
 mod units;
 
 pub use units::{parse_duration, parse_size};
@@ -14,6 +16,10 @@ pub fn main(args: Vec<String>) -> i32 {
     match rest.first().map(String::as_str) {
         Some("serve") => serve::run(&program, &rest[1..]),
         Some("load") => load::run(&program, &rest[1..]),
+        Some(cmd @ ("get" | "set" | "delete" | "watch" | "list")) => {
+            client::run(&program, cmd, &rest[1..])
+        }
+        Some("shell") => shell::run(&program, &rest[1..]),
         _ => serve::run(&program, rest),
     }
 }

@@ -1,0 +1,1 @@
+//! A blocking kvws client (being written).
