@@ -28,11 +28,11 @@ fn engine_with(prefixes: impl Iterator<Item = String>) -> Engine {
     let mut e = Engine::new(&config, 0);
     let mut out = Count::default();
     for (conn, prefix) in prefixes.enumerate() {
-        e.open(conn);
+        e.open(conn, None);
         let msg = format!(r#"{{"type":"subscribe","id":"app","prefix":"{prefix}"}}"#);
         e.handle(conn, &msg, 0, &mut out);
     }
-    e.open(usize::MAX);
+    e.open(usize::MAX, None);
     e
 }
 
@@ -81,7 +81,7 @@ fn expiry(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut e = Engine::new(&Config::default().history_len(0), 0);
-                e.open(0);
+                e.open(0, None);
                 let mut out = Count::default();
                 for i in 0..100_000 {
                     let msg = format!(

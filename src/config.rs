@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use crate::auth::Secret;
+
 /// What a [`Server`](crate::Server) listens on and what it allows.
 ///
 /// Build one with [`Config::default`] and the chainable setters:
@@ -57,6 +59,12 @@ pub struct Config {
     /// Time a new connection has to send a complete HTTP request head.
     /// Default 10 s; a client that dribbles bytes slower is cut off.
     pub handshake_timeout: Duration,
+    /// Time a WebSocket may stay silent. After half of it the server sends
+    /// a ping; a client that has answered nothing (not even a pong) when it
+    /// has all passed is disconnected. Default 60 s: dead peers (a laptop
+    /// closed mid-session) are noticed within a minute, and browsers answer
+    /// pings on their own.
+    pub idle_timeout: Duration,
     /// Time a closing connection has to answer our close frame (or to read
     /// our final HTTP response) before the socket is dropped. Default 5 s.
     pub close_timeout: Duration,
@@ -75,6 +83,23 @@ pub struct Config {
     /// server is told to resync instead of being sent the wrong changes.
     /// Set it for reproducible revisions (tests, demos).
     pub start_revision: Option<u64>,
+    /// The secret that signs access tokens. Default `None`: no
+    /// authentication (the R server's open mode). With a secret, every
+    /// client must present a token (see [`crate::auth`]).
+    pub secret: Option<Secret>,
+    /// Clock difference tolerated when checking a token's expiry. Default 0:
+    /// a token is refused from its expiry second on.
+    pub token_leeway: Duration,
+    /// Serve without a secret on an address outside loopback. Default
+    /// `false`: like Redis's protected mode, [`Server::bind`](crate::Server::bind)
+    /// refuses, so that an open store is never exposed by accident.
+    pub insecure_open: bool,
+    /// Origins (`scheme://host[:port]`, or `*`) whose pages may open
+    /// WebSockets besides the server's own. Default none: a browser page
+    /// from another site gets `403`, which stops cross-site WebSocket
+    /// hijacking of a server on localhost. Clients that send no `Origin`
+    /// (anything but a browser) are not affected.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -90,11 +115,16 @@ impl Default for Config {
             max_memory: 256 << 20,
             max_subscriptions: 1000,
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             close_timeout: Duration::from_secs(5),
             history_len: 10_000,
             history_bytes: 16 << 20,
             max_prefix_snapshot: 1000,
             start_revision: None,
+            secret: None,
+            token_leeway: Duration::ZERO,
+            insecure_open: false,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -133,6 +163,8 @@ setters! {
     max_subscriptions: usize,
     /// Sets [`Config::handshake_timeout`].
     handshake_timeout: Duration,
+    /// Sets [`Config::idle_timeout`].
+    idle_timeout: Duration,
     /// Sets [`Config::close_timeout`].
     close_timeout: Duration,
     /// Sets [`Config::history_len`].
@@ -143,6 +175,14 @@ setters! {
     max_prefix_snapshot: usize,
     /// Sets [`Config::start_revision`].
     start_revision: Option<u64>,
+    /// Sets [`Config::secret`].
+    secret: Option<Secret>,
+    /// Sets [`Config::token_leeway`].
+    token_leeway: Duration,
+    /// Sets [`Config::insecure_open`].
+    insecure_open: bool,
+    /// Sets [`Config::allowed_origins`].
+    allowed_origins: Vec<String>,
 }
 
 impl Config {

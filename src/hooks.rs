@@ -57,6 +57,17 @@ impl<'a> Context<'a> {
         self.engine.delete(id, key, &mut *self.out)
     }
 
+    /// Whether connection `conn` may read application `id` (always true
+    /// without authentication). For hooks handling their own message types.
+    pub fn can_read(&self, conn: ConnId, id: &str) -> bool {
+        self.engine.allows(conn, id, false, self.now_ms)
+    }
+
+    /// Whether connection `conn` may change application `id`.
+    pub fn can_write(&self, conn: ConnId, id: &str) -> bool {
+        self.engine.allows(conn, id, true, self.now_ms)
+    }
+
     /// The time of this loop step, in milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
         self.now_ms

@@ -75,6 +75,7 @@
 
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -4,6 +4,7 @@ mod client;
 mod load;
 mod serve;
 mod shell;
+mod token;
 mod units;
 
 pub use units::{parse_duration, parse_size};
@@ -20,6 +21,7 @@ pub fn main(args: Vec<String>) -> i32 {
             client::run(&program, cmd, &rest[1..])
         }
         Some("shell") => shell::run(&program, &rest[1..]),
+        Some("token") => token::run(&program, &rest[1..]),
         _ => serve::run(&program, rest),
     }
 }

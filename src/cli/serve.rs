@@ -3,7 +3,10 @@
 use getopts::{Matches, Options};
 use log::{LevelFilter, info, warn};
 
+use std::path::Path;
+
 use super::units::{parse_duration, parse_size, show_duration, show_size};
+use crate::auth::Secret;
 use crate::{Config, Server};
 
 fn options() -> Options {
@@ -120,6 +123,35 @@ fn options() -> Options {
         "time to finish closing",
         d.close_timeout,
     );
+    duration(
+        &mut o,
+        "idle-timeout",
+        "silence before a ping, twice that before closing",
+        d.idle_timeout,
+    );
+    o.optopt(
+        "",
+        "secret-file",
+        "file holding the token secret (at least 32 bytes, mode 600); turns authentication on",
+        "PATH",
+    );
+    duration(
+        &mut o,
+        "token-leeway",
+        "clock difference tolerated on token expiry",
+        d.token_leeway,
+    );
+    o.optmulti(
+        "",
+        "allow-origin",
+        "also accept browser pages from ORIGIN (scheme://host[:port], or *); repeatable",
+        "ORIGIN",
+    );
+    o.optflag(
+        "",
+        "insecure-open",
+        "serve without authentication on a non-loopback address",
+    );
     o
 }
 
@@ -163,6 +195,13 @@ fn config(m: &Matches) -> Result<Config, String> {
     c.max_prefix_snapshot = count("max-prefix-snapshot", c.max_prefix_snapshot)?;
     c.handshake_timeout = duration("handshake-timeout", c.handshake_timeout)?;
     c.close_timeout = duration("close-timeout", c.close_timeout)?;
+    c.idle_timeout = duration("idle-timeout", c.idle_timeout)?;
+    c.token_leeway = duration("token-leeway", c.token_leeway)?;
+    if let Some(path) = get("secret-file") {
+        c.secret = Some(Secret::from_file(Path::new(&path))?);
+    }
+    c.allowed_origins = m.opt_strs("allow-origin");
+    c.insecure_open = m.opt_present("insecure-open");
     c.validate()?;
     Ok(c)
 }

@@ -10,12 +10,14 @@
 //! to every subscriber's queue.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
+use crate::auth::{Grants, Secret};
 use crate::config::Config;
 use crate::expiry::Expiry;
 use crate::history::History;
@@ -23,6 +25,7 @@ use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
 use crate::store::{ConnId, Store};
 use crate::subscriptions::Subscriptions;
 
+mod access;
 mod reads;
 mod writes;
 
@@ -32,6 +35,12 @@ pub trait Outbound {
     fn send(&mut self, to: ConnId, json: &[u8]);
     /// Queues an already framed message that several connections share.
     fn send_frame(&mut self, to: ConnId, frame: &Bytes);
+    /// Asks for connection `to` to be closed with a WebSocket close `code`
+    /// (after what is already queued for it). Outputs that are not
+    /// connections ignore it.
+    fn close(&mut self, to: ConnId, code: u16, reason: &'static str) {
+        let _ = (to, code, reason);
+    }
 }
 
 /// Why a write made by the embedding program (not a client) was refused.
@@ -96,6 +105,8 @@ struct Limits {
     max_memory: usize,
     max_subscriptions: usize,
     max_prefix_snapshot: usize,
+    /// The signing secret and clock leeway (seconds); `None`: open mode.
+    auth: Option<(Secret, u64)>,
 }
 
 /// What the engine knows about one connection.
@@ -103,6 +114,12 @@ struct Limits {
 struct Session {
     /// Ephemeral keys this connection owns: deleted when it closes.
     owned: HashSet<(Box<str>, Box<str>)>,
+    /// What its tokens allow (unused in open mode).
+    grants: Grants,
+    /// Failed `auth`/`upgrade` attempts.
+    failures: u32,
+    /// The client's address, for the log.
+    peer: Option<SocketAddr>,
 }
 
 /// The protocol state machine.
@@ -112,6 +129,8 @@ pub struct Engine {
     history: History,
     expiry: Expiry,
     sessions: HashMap<ConnId, Session>,
+    /// (Unix second, connection): when a token grant of a connection ends.
+    token_deadlines: BTreeSet<(u64, ConnId)>,
     rev: u64,
     limits: Limits,
     /// Scratch buffer for encoding replies, reused across requests.
@@ -129,6 +148,7 @@ impl Engine {
             history: History::new(start_rev, config.history_len, config.history_bytes),
             expiry: Expiry::new(),
             sessions: HashMap::new(),
+            token_deadlines: BTreeSet::new(),
             rev: start_rev,
             limits: Limits {
                 parse: ParseLimits {
@@ -138,15 +158,25 @@ impl Engine {
                 max_memory: config.max_memory,
                 max_subscriptions: config.max_subscriptions,
                 max_prefix_snapshot: config.max_prefix_snapshot,
+                auth: config
+                    .secret
+                    .clone()
+                    .map(|s| (s, config.token_leeway.as_secs())),
             },
             buf: Vec::with_capacity(256),
             recipients: Vec::new(),
         }
     }
 
-    /// Registers a new connection.
-    pub fn open(&mut self, conn: ConnId) {
-        self.sessions.insert(conn, Session::default());
+    /// Registers a new connection (`peer` is only used in log lines).
+    pub fn open(&mut self, conn: ConnId, peer: Option<SocketAddr>) {
+        self.sessions.insert(
+            conn,
+            Session {
+                peer,
+                ..Session::default()
+            },
+        );
     }
 
     /// Forgets a connection: drops its subscriptions and deletes the
@@ -189,6 +219,10 @@ impl Engine {
             }
         };
         let req = env.req;
+        if let Err((code, message)) = self.authorize(conn, &env.request, now) {
+            self.error(conn, req, code, &message, out);
+            return None;
+        }
         match env.request {
             Request::Set {
                 id,
@@ -222,13 +256,8 @@ impl Engine {
                 after,
                 limit,
             } => self.list(conn, req, &id, &prefix, after.as_deref(), limit, out),
-            Request::Auth { .. } | Request::Upgrade { .. } => self.error(
-                conn,
-                req,
-                ErrorCode::BadRequest,
-                "authentication is not enabled on this server",
-                out,
-            ),
+            Request::Auth { token } => self.auth(conn, req, &token, false, now, out),
+            Request::Upgrade { token } => self.auth(conn, req, &token, true, now, out),
             Request::Other { kind, text } => return Some(Unknown { kind, text, req }),
         }
         None
@@ -250,8 +279,10 @@ impl Engine {
     }
 
     /// Expires the keys whose deadline is at or before `now`, at most
-    /// [`EXPIRE_BATCH`] of them; returns how many.
+    /// [`EXPIRE_BATCH`] of them, and the token grants that have ended;
+    /// returns how many keys expired.
     pub fn expire(&mut self, now: u64, out: &mut impl Outbound) -> usize {
+        self.expire_tokens(now, out);
         let mut n = 0;
         while n < EXPIRE_BATCH {
             let Some((id, key)) = self.expiry.pop_due(now) else {
@@ -265,7 +296,14 @@ impl Engine {
 
     /// The earliest key deadline (ms since the epoch), to bound the poll timeout.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.expiry.next_deadline()
+        let token = self
+            .token_deadlines
+            .first()
+            .map(|(secs, _)| secs.saturating_mul(1000));
+        match (self.expiry.next_deadline(), token) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The store's current revision: that of the latest change.

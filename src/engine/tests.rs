@@ -46,7 +46,7 @@ impl Harness {
     fn new(config: Config) -> Self {
         let mut engine = Engine::new(&config, 0);
         for conn in 1..=3 {
-            engine.open(conn);
+            engine.open(conn, None);
         }
         Harness {
             engine,
@@ -265,8 +265,9 @@ fn ttl_expires_in_deadline_order_with_a_reason() {
     );
     h.send(1, r#"{"type":"set","id":"app","key":"kept","value":2}"#);
     h.inbox.take(2);
-    assert_eq!(h.engine.next_deadline(), Some(1_100));
-    assert_eq!(h.engine.expire(1_099, &mut h.inbox), 0);
+    // Set at 1,000 ms with a 100 ms ttl: due once 1,100 has fully passed.
+    assert_eq!(h.engine.next_deadline(), Some(1_101));
+    assert_eq!(h.engine.expire(1_100, &mut h.inbox), 0);
     assert_eq!(h.engine.expire(1_300, &mut h.inbox), 2);
     assert_eq!(
         h.inbox.take(2),

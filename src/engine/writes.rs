@@ -38,7 +38,11 @@ impl Engine {
         if let Err((code, message)) = self.check_set(w.id, w.key, w.value.get()) {
             return self.error(conn, req, code, &message, out);
         }
-        let expires_at = w.ttl_ms.map(|ttl| now.saturating_add(ttl));
+        // `now` is truncated to the millisecond: one more keeps a key from
+        // expiring before its whole ttl has passed.
+        let expires_at = w
+            .ttl_ms
+            .map(|ttl| now.saturating_add(ttl).saturating_add(1));
         let owner = w.ephemeral.then_some(conn);
         let (rev, frame) = self.apply_set(w.id, w.key, w.value.get(), expires_at, owner);
         // The sender's reply is the notification itself unless it must carry `req`.

@@ -69,6 +69,17 @@ pub enum Ending {
     Fail(CloseCode, &'static str),
 }
 
+/// What [`Connection::check_idle`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Idle {
+    /// Recently active, or not an open WebSocket.
+    Fine,
+    /// Silent for half the timeout: a ping was queued.
+    Ping,
+    /// Silent for the whole timeout: close it.
+    Dead,
+}
+
 /// What reading a request head produced.
 #[derive(Debug)]
 pub enum HeadStatus {
@@ -106,6 +117,12 @@ pub struct Connection {
     pub writable: bool,
     /// Reading is paused until the queue drains (back-pressure).
     pub read_paused: bool,
+    /// The engine asked for this connection to be closed so.
+    pub close_request: Option<(CloseCode, &'static str)>,
+    /// When the client last sent anything (the idle timer).
+    last_seen: Instant,
+    /// A ping has been sent since then.
+    pinged: bool,
 }
 
 impl Connection {
@@ -128,6 +145,9 @@ impl Connection {
             overflowed: false,
             writable: false,
             read_paused: false,
+            close_request: None,
+            last_seen: now,
+            pinged: false,
         }
     }
 
@@ -219,6 +239,7 @@ impl Connection {
         shared: &mut InBuf,
         batch: &mut Vec<Inbound>,
         budget: usize,
+        now: Instant,
     ) -> ReadStatus {
         let State::Open { ws } = &mut self.state else {
             return self.read_discard();
@@ -228,7 +249,12 @@ impl Connection {
             if batch.len() >= budget {
                 break ReadStatus::More;
             }
-            match ws.read() {
+            let message = ws.read();
+            if message.is_ok() {
+                self.last_seen = now;
+                self.pinged = false;
+            }
+            match message {
                 // Requests that arrive after we started closing are not served.
                 Ok(Message::Text(t)) if !self.closing => batch.push(Inbound::Text(t)),
                 Ok(Message::Binary(b)) if !self.closing => batch.push(Inbound::Binary(b)),
@@ -379,6 +405,28 @@ impl Connection {
             let _ = wire.sock.shutdown(Shutdown::Write);
         }
         Ok(done)
+    }
+
+    /// Keeps an open, idle connection honest: returns `Idle::Ping` once half
+    /// of `timeout` has passed in silence (and sends the ping), and
+    /// `Idle::Dead` when all of it has.
+    pub fn check_idle(&mut self, now: Instant, timeout: Duration) -> Idle {
+        let State::Open { ws } = &mut self.state else {
+            return Idle::Fine;
+        };
+        if self.closing {
+            return Idle::Fine;
+        }
+        let silent = now.saturating_duration_since(self.last_seen);
+        if silent >= timeout {
+            return Idle::Dead;
+        }
+        if silent >= timeout / 2 && !self.pinged {
+            self.pinged = true;
+            let _ = ws.write(Message::Ping(Bytes::from_static(b"kvws")));
+            return Idle::Ping;
+        }
+        Idle::Fine
     }
 
     /// Whether the current phase's deadline has passed.

@@ -168,6 +168,14 @@ impl Subscriptions {
             .is_some_and(|mine| mine.contains(&(id.into(), OwnedTopic::from(topic))))
     }
 
+    /// Every subscription of `conn`, copied (for re-checking rights).
+    pub fn topics(&self, conn: ConnId) -> Vec<(Box<str>, OwnedTopic)> {
+        self.by_conn
+            .get(&conn)
+            .map(|mine| mine.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Number of subscriptions `conn` holds.
     pub fn count(&self, conn: ConnId) -> usize {
         self.by_conn.get(&conn).map_or(0, HashSet::len)

@@ -41,7 +41,7 @@ impl Server {
             return 0;
         }
         let mut batch = std::mem::take(&mut self.batch);
-        let status = conn.read_messages(&mut self.shared_input, &mut batch, READ_BUDGET);
+        let status = conn.read_messages(&mut self.shared_input, &mut batch, READ_BUDGET, now);
         let handled = batch.len();
         for msg in batch.drain(..) {
             match &msg {
@@ -101,6 +101,15 @@ impl Server {
         match http::route(req) {
             Route::Page { head_only } => self.respond(token, &http::page(head_only), now),
             Route::Reject(status) => self.respond(token, &http::error(status), now),
+            Route::Upgrade { .. } if !http::origin_allowed(req, &self.config.allowed_origins) => {
+                let origin = req.header("origin").unwrap_or_default();
+                warn!("{peer}: WebSocket from origin {origin:?} refused (see --allow-origin)");
+                self.respond(
+                    token,
+                    &http::forbidden("cross-origin WebSocket not allowed"),
+                    now,
+                );
+            }
             Route::Upgrade { accept, protocol } => {
                 let open = OpenRequest {
                     conn: token,
@@ -116,7 +125,7 @@ impl Server {
                 let conn = &mut self.conns[token];
                 conn.upgrade(&response, req.head_len, self.ws_config);
                 mark_dirty(conn, token, &mut self.dirty);
-                self.engine.open(token);
+                self.engine.open(token, Some(peer));
                 debug!("{peer}: WebSocket open");
                 let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
                 self.hooks
@@ -196,6 +205,14 @@ impl Server {
             return;
         };
         conn.dirty = false;
+        if let Some((code, reason)) = conn.close_request.take()
+            && conn.is_open()
+        {
+            self.retire(token);
+            let conn = &mut self.conns[token];
+            conn.close(code, reason, now, self.config.close_timeout);
+        }
+        let conn = &mut self.conns[token];
         if conn.overflowed && conn.is_open() {
             warn!(
                 "{}: slow consumer, more than {} bytes queued; disconnecting",
@@ -283,6 +300,14 @@ impl Outbound for Out<'_> {
     fn send_frame(&mut self, to: ConnId, frame: &Bytes) {
         if let Some(conn) = self.conns.get_mut(to) {
             conn.send_frame(frame, self.cap);
+            mark_dirty(conn, to, self.dirty);
+        }
+    }
+
+    fn close(&mut self, to: ConnId, code: u16, reason: &'static str) {
+        if let Some(conn) = self.conns.get_mut(to) {
+            conn.close_request
+                .get_or_insert((CloseCode::from(code), reason));
             mark_dirty(conn, to, self.dirty);
         }
     }

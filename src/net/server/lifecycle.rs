@@ -8,7 +8,7 @@ use mio::{Interest, Token};
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::{ACCEPT_BACKOFF, ACCEPT_BUDGET, Server, events::mark_dirty, unix_ms};
-use crate::net::connection::Connection;
+use crate::net::connection::{Connection, Idle};
 use crate::net::http::{self, Status};
 use crate::store::ConnId;
 
@@ -81,7 +81,39 @@ impl Server {
     }
 
     /// Enforces the head, closing and draining deadlines.
+    /// Enforces the idle timeout of open WebSockets: a ping after half of
+    /// it, a close after all of it. A scan of every connection, once a
+    /// tick (at most a few per second): cheaper than a timer per message.
+    fn check_idle(&mut self, now: Instant) {
+        let timeout = self.config.idle_timeout;
+        self.scratch.clear();
+        for (token, conn) in self.conns.iter_mut() {
+            match conn.check_idle(now, timeout) {
+                Idle::Fine => {}
+                Idle::Ping => mark_dirty(conn, token, &mut self.dirty),
+                Idle::Dead => self.scratch.push(token),
+            }
+        }
+        for i in 0..self.scratch.len() {
+            let token = self.scratch[i];
+            debug!(
+                "{}: silent for {timeout:?}, closing",
+                self.conns[token].peer
+            );
+            self.retire(token);
+            let conn = &mut self.conns[token];
+            conn.close(
+                CloseCode::Normal,
+                "idle timeout",
+                now,
+                self.config.close_timeout,
+            );
+            mark_dirty(conn, token, &mut self.dirty);
+        }
+    }
+
     pub(super) fn tick(&mut self, now: Instant) {
+        self.check_idle(now);
         self.scratch.clear();
         self.scratch.extend(
             self.conns

@@ -124,6 +124,14 @@ impl Server {
                     format!("no address for {}", config.host),
                 )
             })?;
+        if config.secret.is_none() && !config.insecure_open && !addr.ip().is_loopback() {
+            let message = format!(
+                "refusing to serve {addr} without authentication: anyone who can reach it could \
+                 read and change every value. Give a secret (--secret-file) to require tokens, \
+                 bind to 127.0.0.1, or pass --insecure-open if the network is trusted"
+            );
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, message));
+        }
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(addr)?;
         poll.registry()
@@ -131,8 +139,12 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let local_addr = listener.local_addr()?;
         let now = Instant::now();
-        let tick_every = (config.handshake_timeout.min(config.close_timeout) / 4)
-            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let tick_every = (config
+            .handshake_timeout
+            .min(config.close_timeout)
+            .min(config.idle_timeout)
+            / 4)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1));
         info!(
             "kvws {} listening on http://{local_addr}/",
             env!("CARGO_PKG_VERSION")
