@@ -9,7 +9,11 @@ fn filled(n: usize) -> (Store, Vec<String>) {
     let keys: Vec<String> = (0..n).map(|i| format!("key:{i:07}")).collect();
     let mut store = Store::new();
     for (i, k) in keys.iter().enumerate() {
-        store.set("app", k, Entry::new(r#""a value of about thirty bytes""#, i as u64));
+        store.set(
+            "app",
+            k,
+            Entry::new(r#""a value of about thirty bytes""#, i as u64),
+        );
     }
     (store, keys)
 }
