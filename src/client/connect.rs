@@ -1,0 +1,106 @@
+//! Opening a connection within a deadline: resolve the name, connect the
+//! TCP socket (each address in turn, within the time left), then the
+//! WebSocket handshake with the socket's timeouts set to the time left.
+//!
+//! tungstenite's `connect` would do the first two steps, but it needs the
+//! `url` crate and has no deadline; so the socket is connected here and
+//! handed to `tungstenite::client` for the handshake alone.
+
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use tungstenite::WebSocket;
+use tungstenite::handshake::HandshakeError;
+
+use super::error::{Error, Result};
+use super::url::Endpoint;
+
+/// How long to connect and to wait for replies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Time to resolve, connect and finish the WebSocket handshake.
+    /// Default 5 s.
+    pub connect_timeout: Duration,
+    /// Time to wait for the reply to a request (and for a write to go
+    /// through). Default 5 s.
+    pub request_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Both timeouts set to `timeout`.
+    pub fn timeout(timeout: Duration) -> Self {
+        ConnectOptions {
+            connect_timeout: timeout,
+            request_timeout: timeout,
+        }
+    }
+}
+
+/// Opens a WebSocket to `url` within `options.connect_timeout`.
+pub(crate) fn open(url: &str, options: &ConnectOptions) -> Result<WebSocket<TcpStream>> {
+    let endpoint = Endpoint::parse(url)?;
+    let deadline = Instant::now() + options.connect_timeout;
+    let fail = |reason: String| Error::Connect {
+        url: url.to_string(),
+        reason,
+    };
+    let addrs = (endpoint.host.as_str(), endpoint.port)
+        .to_socket_addrs()
+        .map_err(|e| fail(format!("cannot resolve '{}': {e}", endpoint.host)))?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    let mut stream = None;
+    for addr in addrs {
+        let Some(left) = time_left(deadline) else {
+            last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+            break;
+        };
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let stream = stream.ok_or_else(|| fail(last.to_string()))?;
+    let left = time_left(deadline).unwrap_or(Duration::from_millis(1));
+    let setup = stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(left)))
+        .and_then(|()| stream.set_write_timeout(Some(left)));
+    setup.map_err(|e| fail(e.to_string()))?;
+    match tungstenite::client(endpoint.url(), stream) {
+        Ok((ws, _response)) => Ok(ws),
+        Err(HandshakeError::Interrupted(_)) => {
+            Err(fail("the WebSocket handshake timed out".into()))
+        }
+        Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            Err(fail(format!("HTTP {}", response.status())))
+        }
+        Err(HandshakeError::Failure(e)) => Err(fail(e.to_string())),
+    }
+}
+
+/// The time until `deadline`, or `None` once it has passed.
+pub(crate) fn time_left(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
+
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
