@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use crate::auth::Secret;
+use crate::persist::Fsync;
 
 /// What a [`Server`](crate::Server) listens on and what it allows.
 ///
@@ -100,6 +103,22 @@ pub struct Config {
     /// hijacking of a server on localhost. Clients that send no `Origin`
     /// (anything but a browser) are not affected.
     pub allowed_origins: Vec<String>,
+    /// Where the data lives between runs. Default `None`: in memory only,
+    /// as the R server. With a directory every change is logged before it
+    /// is acknowledged (see [`crate::persist`]).
+    pub data_dir: Option<PathBuf>,
+    /// When logged changes reach the disk. Default `EverySec` (Redis's
+    /// `appendfsync` default): at most about a second of acknowledged writes
+    /// is lost in a power cut, and none in a crash of kvws itself.
+    pub fsync: Fsync,
+    /// Cut a damaged log at its first bad record instead of refusing to
+    /// start. Default `false`: damage is never papered over silently.
+    pub repair: bool,
+    /// Logs are never compacted below this size. Default 32 MiB.
+    pub compact_min: usize,
+    /// Compact when the logs exceed this many times the live data. Default
+    /// 2: the disk holds at most about three times the data.
+    pub compact_factor: usize,
 }
 
 impl Default for Config {
@@ -125,6 +144,11 @@ impl Default for Config {
             token_leeway: Duration::ZERO,
             insecure_open: false,
             allowed_origins: Vec::new(),
+            data_dir: None,
+            fsync: Fsync::EverySec,
+            repair: false,
+            compact_min: 32 << 20,
+            compact_factor: 2,
         }
     }
 }
@@ -183,6 +207,16 @@ setters! {
     insecure_open: bool,
     /// Sets [`Config::allowed_origins`].
     allowed_origins: Vec<String>,
+    /// Sets [`Config::data_dir`].
+    data_dir: Option<PathBuf>,
+    /// Sets [`Config::fsync`].
+    fsync: Fsync,
+    /// Sets [`Config::repair`].
+    repair: bool,
+    /// Sets [`Config::compact_min`].
+    compact_min: usize,
+    /// Sets [`Config::compact_factor`].
+    compact_factor: usize,
 }
 
 impl Config {

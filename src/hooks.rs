@@ -53,7 +53,7 @@ impl<'a> Context<'a> {
 
     /// Deletes `id`/`key`; returns the revision of the change, or `None` if
     /// the key did not exist. Subscribers are notified.
-    pub fn delete(&mut self, id: &str, key: &str) -> Option<u64> {
+    pub fn delete(&mut self, id: &str, key: &str) -> Result<Option<u64>, StoreError> {
         self.engine.delete(id, key, &mut *self.out)
     }
 

@@ -85,6 +85,7 @@ pub mod history;
 pub mod hooks;
 pub mod load;
 pub mod net;
+pub mod persist;
 pub mod protocol;
 pub mod store;
 pub mod subscriptions;

@@ -151,8 +151,8 @@ fn the_program_reads_and_writes_the_store_and_subscribers_hear_it() {
     }
     assert_eq!(server.set("app", "temp", r#"{"c": 21.5}"#), Ok(1));
     assert_eq!(server.get("app", "temp"), Some((r#"{"c": 21.5}"#, 1)));
-    assert_eq!(server.delete("app", "temp"), Some(2));
-    assert_eq!(server.delete("app", "temp"), None);
+    assert_eq!(server.delete("app", "temp"), Ok(Some(2)));
+    assert_eq!(server.delete("app", "temp"), Ok(None));
     let err = server.set("app", "bad", "{not json").unwrap_err();
     assert_eq!(err.code, kvws::ErrorCode::BadRequest);
     assert_eq!(

@@ -152,6 +152,35 @@ fn options() -> Options {
         "insecure-open",
         "serve without authentication on a non-loopback address",
     );
+    o.optopt(
+        "",
+        "data-dir",
+        "keep the data in DIR across restarts (default: in memory only)",
+        "DIR",
+    );
+    o.optopt(
+        "",
+        "fsync",
+        "with --data-dir: always (a reply means on disk), everysec (default; a power cut loses at most ~1 s) or never",
+        "WHEN",
+    );
+    o.optflag(
+        "",
+        "repair",
+        "with --data-dir: cut a damaged log at its first bad record instead of refusing to start",
+    );
+    size(
+        &mut o,
+        "compact-min",
+        "with --data-dir: logs smaller than this are not compacted",
+        d.compact_min,
+    );
+    count(
+        &mut o,
+        "compact-factor",
+        "with --data-dir: compact when the logs exceed this many times the data",
+        d.compact_factor,
+    );
     o
 }
 
@@ -202,6 +231,13 @@ fn config(m: &Matches) -> Result<Config, String> {
     }
     c.allowed_origins = m.opt_strs("allow-origin");
     c.insecure_open = m.opt_present("insecure-open");
+    c.data_dir = get("data-dir").map(Into::into);
+    if let Some(when) = get("fsync") {
+        c.fsync = when.parse().map_err(|e| format!("--fsync: {e}"))?;
+    }
+    c.repair = m.opt_present("repair");
+    c.compact_min = size("compact-min", c.compact_min)?;
+    c.compact_factor = count("compact-factor", c.compact_factor)?;
     c.validate()?;
     Ok(c)
 }

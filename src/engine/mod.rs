@@ -21,11 +21,13 @@ use crate::auth::{Grants, Secret};
 use crate::config::Config;
 use crate::expiry::Expiry;
 use crate::history::History;
+use crate::persist::record::Record;
 use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
 use crate::store::{ConnId, Store};
 use crate::subscriptions::Subscriptions;
 
 mod access;
+mod durable;
 mod reads;
 mod writes;
 
@@ -137,6 +139,28 @@ pub struct Engine {
     buf: Vec<u8>,
     /// Scratch list of a change's recipients, reused across changes.
     recipients: Vec<ConnId>,
+    /// Where changes become durable (`None`: in memory only).
+    journal: Option<Box<dyn Journal>>,
+    history_len: usize,
+    history_bytes: usize,
+}
+
+/// Where changes go to become durable, before they are applied. The
+/// engine does no I/O itself: [`crate::persist`] implements this over a
+/// write-ahead log.
+pub trait Journal: Send {
+    /// Records a change that is about to be applied. An error refuses the
+    /// change (the client gets `storage_failed`). `automatic` changes
+    /// (expiry, disconnects) may use space held in reserve for them.
+    fn record(&mut self, change: &Record, automatic: bool) -> Result<(), String>;
+    /// Makes what was recorded durable as the fsync policy says. Called
+    /// once per loop step, before that step's replies go out; an error is
+    /// fatal (the changes are applied but may not be on disk).
+    fn commit(&mut self) -> std::io::Result<()>;
+    /// Periodic housekeeping (compaction), with read access to the store.
+    fn maintain(&mut self, store: &Store, rev: u64);
+    /// Final commit and sync at shutdown.
+    fn close(&mut self) -> std::io::Result<()>;
 }
 
 impl Engine {
@@ -165,6 +189,9 @@ impl Engine {
             },
             buf: Vec::with_capacity(256),
             recipients: Vec::new(),
+            journal: None,
+            history_len: config.history_len,
+            history_bytes: config.history_bytes,
         }
     }
 
@@ -194,8 +221,9 @@ impl Engine {
                 .store
                 .get(&id, &key)
                 .is_some_and(|e| e.owner == Some(conn))
+                && let Err(e) = self.remove_key(&id, &key, Some("disconnected"), out)
             {
-                self.remove_key(&id, &key, Some("disconnected"), out);
+                log::error!("cannot delete ephemeral key {id}/{key}: {e}");
             }
         }
     }
@@ -288,7 +316,16 @@ impl Engine {
             let Some((id, key)) = self.expiry.pop_due(now) else {
                 break;
             };
-            self.remove_key(&id, &key, Some("expired"), out);
+            if self.remove_key(&id, &key, Some("expired"), out).is_err() {
+                // The disk is full: the key lives on until its deletion can
+                // be written (retried on the next step).
+                if let Some(e) = self.store.get(&id, &key)
+                    && let Some(at) = e.expires_at
+                {
+                    self.expiry.insert(at, e.rev, &id, &key);
+                }
+                break;
+            }
             n += 1;
         }
         n

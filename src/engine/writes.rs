@@ -7,6 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{Engine, Outbound, StoreError};
 use crate::history::Change;
+use crate::persist::record::Record;
 use crate::protocol::{ErrorCode, encode, frame};
 use crate::store::{ConnId, Entry};
 
@@ -44,7 +45,10 @@ impl Engine {
             .ttl_ms
             .map(|ttl| now.saturating_add(ttl).saturating_add(1));
         let owner = w.ephemeral.then_some(conn);
-        let (rev, frame) = self.apply_set(w.id, w.key, w.value.get(), expires_at, owner);
+        let (rev, frame) = match self.apply_set(w.id, w.key, w.value.get(), expires_at, owner) {
+            Ok(change) => change,
+            Err(e) => return self.error(conn, req, e.code, &e.message, out),
+        };
         // The sender's reply is the notification itself unless it must carry `req`.
         if req.is_none() {
             out.send_frame(conn, &frame);
@@ -70,13 +74,14 @@ impl Engine {
             return self.conflict(conn, req, id, key, current, out);
         }
         match self.apply_remove(id, key, None) {
+            Err(e) => self.error(conn, req, e.code, &e.message, out),
             // Deleting a missing key is not a change: no revision, nobody told.
-            None => {
+            Ok(None) => {
                 self.buf.clear();
                 encode::deleted(&mut self.buf, id, key, 0, None, req);
                 out.send(conn, &self.buf);
             }
-            Some((rev, frame)) => {
+            Ok(Some((rev, frame))) => {
                 if req.is_none() {
                     out.send_frame(conn, &frame);
                 } else {
@@ -116,7 +121,7 @@ impl Engine {
         }
         self.check_set(id, key, value.get())
             .map_err(|(code, message)| StoreError::new(code, message))?;
-        let (rev, frame) = self.apply_set(id, key, value.get(), None, None);
+        let (rev, frame) = self.apply_set(id, key, value.get(), None, None)?;
         self.publish(id, key, rev, frame, out);
         Ok(rev)
     }
@@ -128,7 +133,7 @@ impl Engine {
         id: &str,
         key: &str,
         out: &mut (impl Outbound + ?Sized),
-    ) -> Option<u64> {
+    ) -> Result<Option<u64>, StoreError> {
         self.remove_key(id, key, None, out)
     }
 
@@ -140,10 +145,27 @@ impl Engine {
         key: &str,
         reason: Option<&str>,
         out: &mut (impl Outbound + ?Sized),
-    ) -> Option<u64> {
-        let (rev, frame) = self.apply_remove(id, key, reason)?;
+    ) -> Result<Option<u64>, StoreError> {
+        let Some((rev, frame)) = self.apply_remove(id, key, reason)? else {
+            return Ok(None);
+        };
         self.publish(id, key, rev, frame, out);
-        Some(rev)
+        Ok(Some(rev))
+    }
+
+    /// Writes a change to the journal before it is applied (with
+    /// persistence); a refusal means the change must not happen.
+    /// `automatic` changes (expiry, disconnects) may use the space kept
+    /// in reserve for them.
+    fn journal(&mut self, record: &Record, automatic: bool) -> Result<(), StoreError> {
+        let Some(journal) = &mut self.journal else {
+            return Ok(());
+        };
+        journal.record(record, automatic).map_err(|e| {
+            let message =
+                format!("the change could not be written to disk ({e}); it was not applied");
+            StoreError::new(ErrorCode::StorageFailed, message)
+        })
     }
 
     fn check_set(&self, id: &str, key: &str, value: &str) -> Result<(), (ErrorCode, String)> {
@@ -174,9 +196,21 @@ impl Engine {
         value: &str,
         expires_at: Option<u64>,
         owner: Option<ConnId>,
-    ) -> (u64, Bytes) {
-        self.rev += 1;
-        let rev = self.rev;
+    ) -> Result<(u64, Bytes), StoreError> {
+        let rev = self.rev + 1;
+        // An ephemeral key is never durable: on disk the key is now absent.
+        let record = match owner {
+            Some(_) => Record::Delete { rev, id, key },
+            None => Record::Set {
+                rev,
+                id,
+                key,
+                value,
+                expires_at,
+            },
+        };
+        self.journal(&record, false)?;
+        self.rev = rev;
         let entry = Entry {
             value: value.into(),
             rev,
@@ -194,16 +228,31 @@ impl Engine {
         }
         self.buf.clear();
         encode::value(&mut self.buf, id, key, Some(value), rev, None);
-        (rev, frame::text_frame(&self.buf))
+        Ok((rev, frame::text_frame(&self.buf)))
     }
 
-    fn apply_remove(&mut self, id: &str, key: &str, reason: Option<&str>) -> Option<(u64, Bytes)> {
-        let old = self.store.remove(id, key)?;
+    fn apply_remove(
+        &mut self,
+        id: &str,
+        key: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<(u64, Bytes)>, StoreError> {
+        let Some(old) = self.store.get(id, key) else {
+            return Ok(None);
+        };
+        let rev = self.rev + 1;
+        // An ephemeral key was never on disk: only its revision is.
+        let record = match old.owner {
+            Some(_) => Record::Skip { rev },
+            None => Record::Delete { rev, id, key },
+        };
+        self.journal(&record, reason.is_some())?;
+        let old = self.store.remove(id, key).expect("present above");
         self.forget(id, key, &old, None);
-        self.rev += 1;
+        self.rev = rev;
         self.buf.clear();
-        encode::deleted(&mut self.buf, id, key, self.rev, reason, None);
-        Some((self.rev, frame::text_frame(&self.buf)))
+        encode::deleted(&mut self.buf, id, key, rev, reason, None);
+        Ok(Some((rev, frame::text_frame(&self.buf))))
     }
 
     /// Undoes the bookkeeping of a replaced or removed entry: its deadline

@@ -185,7 +185,16 @@ impl Server {
         }
     }
 
-    pub(super) fn flush_all(&mut self, now: Instant) {
+    /// Makes this step's changes durable, then sends everything queued.
+    /// Nothing is sent if the changes could not be made durable: the error
+    /// stops the server rather than acknowledge writes that may be lost.
+    pub(super) fn flush_all(&mut self, now: Instant) -> std::io::Result<()> {
+        if let Err(e) = self.engine.commit_journal() {
+            log::error!(
+                "cannot write the log: {e}; stopping without acknowledging this step's changes"
+            );
+            return Err(e);
+        }
         // Closing a connection can queue output for others (its ephemeral
         // keys are deleted), so repeat until nothing new is dirty.
         while !self.dirty.is_empty() {
@@ -198,6 +207,7 @@ impl Server {
                 self.dirty = batch;
             }
         }
+        Ok(())
     }
 
     pub(super) fn flush_conn(&mut self, token: ConnId, now: Instant) {

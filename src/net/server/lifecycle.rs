@@ -114,6 +114,7 @@ impl Server {
 
     pub(super) fn tick(&mut self, now: Instant) {
         self.check_idle(now);
+        self.engine.maintain_journal();
         self.scratch.clear();
         self.scratch.extend(
             self.conns
@@ -163,6 +164,9 @@ impl Server {
         let tokens: Vec<ConnId> = self.conns.iter().map(|(t, _)| t).collect();
         for token in tokens {
             self.remove(token);
+        }
+        if let Err(e) = self.engine.close_journal() {
+            log::error!("cannot sync the log at shutdown: {e}");
         }
         self.stopped = true;
         info!("stopped");

@@ -29,6 +29,7 @@ use super::wire::{InBuf, SHARED_READ_BUFFER};
 use crate::config::Config;
 use crate::engine::{Engine, StoreError};
 use crate::hooks::{Context, Hooks, NoHooks};
+use crate::persist::{self, Persistence};
 use crate::store::ConnId;
 
 mod events;
@@ -132,6 +133,21 @@ impl Server {
             );
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, message));
         }
+        // The data first: a server that cannot recover never listens.
+        let seed = config.start_revision.unwrap_or_else(clock_revision);
+        let mut engine = Engine::new(&config, seed);
+        if let Some(dir) = &config.data_dir {
+            let options = persist::Options {
+                dir: dir.clone(),
+                fsync: config.fsync,
+                repair: config.repair,
+                compact_min: config.compact_min as u64,
+                compact_factor: config.compact_factor as u64,
+            };
+            let journal =
+                Persistence::open(options, &mut engine, seed).map_err(io::Error::other)?;
+            engine.set_journal(Box::new(journal));
+        }
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(addr)?;
         poll.registry()
@@ -156,10 +172,7 @@ impl Server {
             listener: Some(listener),
             local_addr,
             conns: Slab::new(),
-            engine: Engine::new(
-                &config,
-                config.start_revision.unwrap_or_else(clock_revision),
-            ),
+            engine,
             ws_config: connection::ws_config(config.max_message_size),
             config,
             shared_input: InBuf::with_size(SHARED_READ_BUFFER),
@@ -239,7 +252,7 @@ impl Server {
 
     /// Deletes `id`/`key`, notifying subscribers; returns the change's
     /// revision, or `None` if the key did not exist.
-    pub fn delete(&mut self, id: &str, key: &str) -> Option<u64> {
+    pub fn delete(&mut self, id: &str, key: &str) -> Result<Option<u64>, StoreError> {
         let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
         Context::new(&mut self.engine, &mut out, unix_ms()).delete(id, key)
     }
@@ -273,7 +286,7 @@ impl Server {
         }
         // Output queued between steps (the embedding program's writes and
         // sends) goes out before we sleep.
-        self.flush_all(Instant::now());
+        self.flush_all(Instant::now())?;
         let wait = self.wait_time(timeout);
         match self.poll.poll(&mut self.events, wait) {
             Ok(()) => {}
@@ -304,8 +317,10 @@ impl Server {
                     }
                 }
                 Token(t) => {
-                    if writable {
-                        self.flush_conn(t, now);
+                    if writable && let Some(conn) = self.conns.get_mut(t) {
+                        // Flushed with everything else once this step's
+                        // changes are durable.
+                        events::mark_dirty(conn, t, &mut self.dirty);
                     }
                     if readable {
                         activity.messages += self.on_readable(t, now, now_ms);
@@ -330,7 +345,7 @@ impl Server {
         if self.flags.shutdown_requested() && self.stopping.is_none() {
             self.begin_shutdown(now);
         }
-        self.flush_all(now);
+        self.flush_all(now)?;
         if let Some(deadline) = self.stopping
             && (self.conns.is_empty() || now >= deadline)
         {

@@ -1,0 +1,310 @@
+//! Optional persistence: a write-ahead log plus snapshots in a data
+//! directory (`--data-dir`), so that no acknowledged write is lost.
+//!
+//! ```text
+//! DIR/lock                   flock held while a server uses DIR
+//! DIR/snapshot.kvws          every durable key at some revision R
+//! DIR/wal-0000000007.log     the changes after R, in order
+//! DIR/wal-0000000008.log     ... continued after a compaction started
+//! ```
+//!
+//! Every change is appended to the log before its reply and notifications
+//! leave the server (see [`log`] for group commit and the fsync policies).
+//! When the log outgrows the data it describes, a compaction snapshots the
+//! store from a forked child ([`compact`]) and starts a new log; older logs
+//! are deleted once the snapshot is safely renamed into place. Start-up loads
+//! the snapshot and replays the logs ([`recover`]).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ::log::{error, info, warn};
+
+use crate::engine::{Engine, Journal};
+use crate::store::Store;
+
+pub mod compact;
+pub mod log;
+mod map;
+pub mod record;
+pub mod recover;
+pub mod snapshot;
+mod sync;
+
+pub use self::log::Fsync;
+use self::log::{Log, file_name, sync_dir};
+use compact::Compaction;
+use record::Record;
+use recover::{SNAPSHOT, SNAPSHOT_TMP, Tail};
+use sync::Syncer;
+
+/// How long to wait before retrying a compaction that failed.
+const COMPACTION_RETRY: Duration = Duration::from_secs(60);
+
+/// Persistence settings (from [`Config`](crate::Config)).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// When writes reach the disk.
+    pub fsync: Fsync,
+    /// Cut a damaged log at its first bad record instead of refusing to start.
+    pub repair: bool,
+    /// Logs smaller than this are never compacted.
+    pub compact_min: u64,
+    /// Compact when the logs exceed this many times the live data.
+    pub compact_factor: u64,
+}
+
+/// The journal over a data directory.
+pub struct Persistence {
+    options: Options,
+    _lock: File,
+    log: Log,
+    syncer: Option<Syncer>,
+    compaction: Option<Compaction>,
+    /// Bytes in older log generations not yet covered by a snapshot.
+    older_logs: u64,
+    retry_after: Option<Instant>,
+    /// Revisions of changes with no durable effect that could not be
+    /// written yet (disk full); written first when space returns.
+    pending_skips: Vec<u64>,
+    refusing: bool,
+}
+
+impl Persistence {
+    /// Locks `options.dir`, recovers its data into `engine` (whose revision
+    /// becomes the stored one, or `seed_rev` for a new directory) and opens
+    /// the log for appending.
+    pub fn open(
+        options: Options,
+        engine: &mut Engine,
+        seed_rev: u64,
+    ) -> Result<Persistence, String> {
+        let dir = &options.dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let lock = lock(dir)?;
+        // A file size limit must fail writes (EFBIG), not kill the server.
+        // SAFETY: ignoring a signal is always sound.
+        unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+        let started = Instant::now();
+        let recovered = recover::recover(dir, options.repair, &mut |r| engine.restore(r))?;
+        let rev = recovered.rev.unwrap_or(seed_rev);
+        engine.restored(rev);
+        let opened = |e: io::Error| format!("cannot open the log in {}: {e}", dir.display());
+        let log = match &recovered.tail {
+            Tail::Append {
+                generation,
+                path,
+                end,
+            } => Log::reopen(path, *generation, *end).map_err(opened)?,
+            Tail::Create { generation } => Log::create(dir, *generation, rev).map_err(opened)?,
+        };
+        if recovered.rev.is_some() {
+            info!(
+                "recovered {} keys from the snapshot and {} logged changes in {:?} (revision {rev})",
+                recovered.snapshot_keys,
+                recovered.records,
+                started.elapsed()
+            );
+        }
+        let syncer = match options.fsync {
+            Fsync::EverySec => Some(Syncer::start(log.file().map_err(opened)?).map_err(opened)?),
+            _ => None,
+        };
+        let older_logs = recovered.log_bytes.saturating_sub(log.len());
+        Ok(Persistence {
+            options,
+            _lock: lock,
+            log,
+            syncer,
+            compaction: None,
+            older_logs,
+            retry_after: None,
+            pending_skips: Vec::new(),
+            refusing: false,
+        })
+    }
+
+    fn start_compaction(&mut self, store: &Store, rev: u64) -> io::Result<()> {
+        let dir = self.options.dir.clone();
+        self.log.finish(self.syncer.as_ref())?;
+        let next = Log::create(&dir, self.log.generation() + 1, rev)?;
+        let old = std::mem::replace(&mut self.log, next);
+        self.older_logs += old.len();
+        if let Some(s) = &self.syncer {
+            s.switch(self.log.file()?);
+        }
+        let paused = Instant::now();
+        self.compaction = Some(Compaction::start(
+            &dir.join(SNAPSHOT_TMP),
+            store,
+            self.log.generation(),
+            rev,
+        )?);
+        info!(
+            "compacting {} bytes of log into a snapshot of {} keys (fork took {:?})",
+            self.older_logs,
+            store.len(),
+            paused.elapsed()
+        );
+        Ok(())
+    }
+
+    fn finish_compaction(&mut self, compaction: Compaction) -> io::Result<()> {
+        let dir = &self.options.dir;
+        std::fs::rename(dir.join(SNAPSHOT_TMP), dir.join(SNAPSHOT))?;
+        sync_dir(dir)?;
+        for generation in (0..compaction.generation).rev() {
+            match std::fs::remove_file(dir.join(file_name(generation))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) => return Err(e),
+            }
+        }
+        info!("compaction done in {:?}", compaction.started.elapsed());
+        self.older_logs = 0;
+        Ok(())
+    }
+
+    fn write_pending_skips(&mut self) -> Result<(), String> {
+        while let Some(&rev) = self.pending_skips.first() {
+            self.log
+                .append(&Record::Skip { rev }, true)
+                .map_err(|e| e.to_string())?;
+            self.pending_skips.remove(0);
+        }
+        Ok(())
+    }
+}
+
+impl Journal for Persistence {
+    fn record(&mut self, change: &Record, automatic: bool) -> Result<(), String> {
+        let result = self.write_pending_skips().and_then(|()| {
+            self.log
+                .append(change, automatic)
+                .map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(()) => {
+                if std::mem::take(&mut self.refusing) {
+                    info!("writes to {} succeed again", self.options.dir.display());
+                }
+                Ok(())
+            }
+            // A change with no durable effect must still happen (its key's
+            // owner is gone); its revision is written as soon as it can be.
+            Err(_) if matches!(change, Record::Skip { .. }) => {
+                self.pending_skips.push(change.rev());
+                Ok(())
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut self.refusing, true) {
+                    error!(
+                        "cannot write to {}: {e}; refusing changes until space is available",
+                        self.options.dir.display()
+                    );
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        if let Some(e) = self.syncer.as_ref().and_then(Syncer::take_error) {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("background fsync failed: {e}"),
+            ));
+        }
+        let had_data = self.log.pending() > 0;
+        self.log.commit(self.options.fsync == Fsync::Always)?;
+        if let Some(s) = &self.syncer
+            && had_data
+        {
+            s.mark_dirty();
+        }
+        Ok(())
+    }
+
+    fn maintain(&mut self, store: &Store, rev: u64) {
+        if let Some(c) = &self.compaction {
+            match c.poll() {
+                None => return,
+                Some(result) => {
+                    let c = self.compaction.take().expect("present");
+                    let finished = result
+                        .map_err(io::Error::other)
+                        .and_then(|()| self.finish_compaction(c));
+                    if let Err(e) = finished {
+                        warn!(
+                            "compaction failed: {e}; the logs are intact, retrying in {COMPACTION_RETRY:?}"
+                        );
+                        let _ = std::fs::remove_file(self.options.dir.join(SNAPSHOT_TMP));
+                        self.retry_after = Some(Instant::now() + COMPACTION_RETRY);
+                    }
+                    return;
+                }
+            }
+        }
+        let logs = self.older_logs + self.log.len();
+        let threshold = self.options.compact_min.max(
+            self.options
+                .compact_factor
+                .saturating_mul(store.bytes() as u64),
+        );
+        if logs < threshold || self.retry_after.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        self.retry_after = None;
+        if let Err(e) = self.start_compaction(store, rev) {
+            warn!("cannot start a compaction: {e}; retrying in {COMPACTION_RETRY:?}");
+            self.retry_after = Some(Instant::now() + COMPACTION_RETRY);
+        }
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        if let Some(c) = self.compaction.take() {
+            c.abort();
+            let _ = std::fs::remove_file(self.options.dir.join(SNAPSHOT_TMP));
+        }
+        self.log.finish(self.syncer.as_ref())
+    }
+}
+
+/// Takes the directory's lock: a second server on the same directory is
+/// refused. It is an `flock`, released by the kernel when its holder dies,
+/// so a crashed server never blocks a restart.
+fn lock(dir: &Path) -> Result<File, String> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.set_len(0);
+            let _ = std::os::unix::fs::FileExt::write_all_at(
+                &file,
+                format!("{}\n", std::process::id()).as_bytes(),
+                0,
+            );
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(format!(
+                "{} is in use by another kvws server (pid {}); a data directory serves one server at a time",
+                dir.display(),
+                holder.trim()
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
+}
