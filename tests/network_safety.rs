@@ -206,7 +206,7 @@ fn a_silent_client_is_pinged_then_closed_while_a_responsive_one_stays() {
     let server = TestServer::with(Config::default().idle_timeout(timeout));
     // tungstenite answers pings as it reads: a client that keeps reading
     // (and sends nothing) stays connected past twice the timeout.
-    let mut responsive = server.client();
+    let mut responsive = server.raw_client();
     let reader = std::thread::spawn(move || {
         let start = Instant::now();
         responsive
@@ -226,7 +226,10 @@ fn a_silent_client_is_pinged_then_closed_while_a_responsive_one_stays() {
             .get_mut()
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        responsive.expect_nothing_before_marker();
+        responsive.call(
+            r#"{"type":"get","id":"a","key":"k"}"#,
+            r#"{"type":"value","id":"a","key":"k","value":null,"rev":0}"#,
+        );
     });
     let mut silent = raw_ws(server.addr);
     let start = Instant::now();

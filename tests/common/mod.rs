@@ -56,9 +56,14 @@ impl TestServer {
         format!("ws://{}/", self.addr)
     }
 
-    /// Opens a WebSocket client.
+    /// Opens a WebSocket client (the project's client library).
     pub fn client(&self) -> Client {
         Client::connect(self.addr)
+    }
+
+    /// Opens a bare tungstenite client, for frame-level tests.
+    pub fn raw_client(&self) -> RawClient {
+        RawClient::connect(self.addr)
     }
 
     /// Waits until the server's counters satisfy `pred` (they are published
@@ -100,33 +105,31 @@ impl Drop for TestServer {
     }
 }
 
-/// A blocking WebSocket client with a read timeout.
+/// The project's own client library (`kvws::client`), driven with raw JSON
+/// text so that tests assert exact messages.
 pub struct Client {
-    pub ws: WebSocket<TcpStream>,
+    pub inner: kvws::client::Client,
 }
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).expect("handshake");
-        Client { ws }
+        let options = kvws::client::ConnectOptions::timeout(PATIENCE);
+        let inner = kvws::client::Client::connect_with(&format!("ws://{addr}/"), &options)
+            .expect("connect");
+        Client { inner }
     }
 
-    /// Sends one text message.
+    /// Sends one text message as is.
     pub fn send(&mut self, text: &str) {
-        self.ws.send(Message::text(text)).expect("send");
+        self.inner.send(text).expect("send");
     }
 
-    /// The next text message; panics on anything else or on timeout.
+    /// The next message's text; panics on timeout or a lost connection.
     pub fn recv(&mut self) -> String {
-        loop {
-            match self.ws.read() {
-                Ok(Message::Text(t)) => return t.as_str().to_string(),
-                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-                other => panic!("expected a text message, got {other:?}"),
-            }
+        match self.inner.next_event(Some(PATIENCE)) {
+            Ok(Some(event)) => event.text,
+            Ok(None) => panic!("no message within {PATIENCE:?}"),
+            Err(e) => panic!("expected a message, got {e}"),
         }
     }
 
@@ -143,8 +146,8 @@ impl Client {
         assert_eq!(self.recv(), want);
     }
 
-    /// Asserts that nothing arrives for `wait`. Sends a `get` as a marker
-    /// and checks that its reply is the next message, so the check does not
+    /// Asserts that nothing is waiting: sends a `get` as a marker and
+    /// checks that its reply is the next message, so the check does not
     /// depend on timing alone.
     pub fn expect_nothing_before_marker(&mut self) {
         self.send(r#"{"type":"get","id":"__marker","key":"m","req":"marker"}"#);
@@ -154,31 +157,54 @@ impl Client {
         );
     }
 
-    /// Reads until the server closes; returns the close frame it sent.
-    pub fn expect_close(&mut self) -> Option<CloseFrame> {
+    /// Reads until the server closes; returns the close code it sent.
+    pub fn expect_close(&mut self) -> Option<u16> {
         loop {
-            match self.ws.read() {
-                Ok(Message::Close(frame)) => {
-                    // Complete the handshake so the server sees a clean end.
-                    let _ = self.ws.flush();
-                    return frame;
-                }
-                Ok(_) => continue,
-                Err(e) => panic!("expected a close frame, got error {e}"),
+            match self.inner.next_event(Some(PATIENCE)) {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the server did not close within {PATIENCE:?}"),
+                Err(kvws::client::Error::ConnectionLost { code, .. }) => return code,
+                Err(e) => panic!("expected a close, got {e}"),
             }
         }
     }
 
-    /// Starts a clean close from the client side and waits for the server's reply.
-    pub fn close(mut self) {
-        self.ws.close(None).unwrap();
+    /// Closes cleanly from the client side.
+    pub fn close(self) {
+        self.inner.close().expect("clean close");
+    }
+}
+
+/// A bare tungstenite client, for tests about frames rather than messages
+/// (binary frames, pings, reading a close frame after a backlog).
+pub struct RawClient {
+    pub ws: WebSocket<TcpStream>,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).expect("handshake");
+        RawClient { ws }
+    }
+
+    /// The next text message; panics on anything else or on timeout.
+    pub fn recv(&mut self) -> String {
         loop {
             match self.ws.read() {
-                Ok(_) => continue,
-                Err(tungstenite::Error::ConnectionClosed) => return,
-                Err(e) => panic!("close handshake failed: {e}"),
+                Ok(Message::Text(t)) => return t.as_str().to_string(),
+                Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+                other => panic!("expected a text message, got {other:?}"),
             }
         }
+    }
+
+    /// Sends `text` and asserts the reply.
+    pub fn call(&mut self, text: &str, reply: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+        assert_eq!(self.recv(), reply);
     }
 }
 
