@@ -3,10 +3,10 @@
 
 use std::hint::black_box;
 
-use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use kvws::Config;
 use kvws::engine::{Engine, Outbound};
+use kvws::protocol::frame::FrameRef;
 
 /// Counts deliveries; the engine's cost is what is measured.
 #[derive(Default)]
@@ -16,8 +16,8 @@ impl Outbound for Count {
     fn send(&mut self, _: usize, json: &[u8]) {
         self.0 += black_box(json.len()).min(1);
     }
-    fn send_frame(&mut self, _: usize, frame: &Bytes) {
-        self.0 += black_box(frame.len()).min(1);
+    fn send_frame(&mut self, _: usize, frame: FrameRef<'_>) {
+        self.0 += black_box(frame.bytes.len()).min(1);
     }
 }
 

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use bytes::Bytes;
 use kvws::engine::{Engine, Outbound};
+use kvws::protocol::frame::FrameRef;
 use kvws::net::http;
 use kvws::protocol::{ParseLimits, parse};
 use kvws::{Config, ConnId};
@@ -36,8 +36,9 @@ impl Outbound for Tally {
         );
         *self.replies.entry(to).or_default() += 1;
     }
-    fn send_frame(&mut self, to: ConnId, frame: &Bytes) {
-        assert_eq!(frame[0], 0x81, "a final text frame");
+    fn send_frame(&mut self, to: ConnId, frame: FrameRef<'_>) {
+        assert_eq!(frame.bytes[0], 0x81, "a final text frame");
+        let _: serde_json::Value = serde_json::from_slice(frame.payload()).expect("JSON");
         *self.replies.entry(to).or_default() += 1;
     }
     fn close(&mut self, to: ConnId, _code: u16, _reason: &'static str) {

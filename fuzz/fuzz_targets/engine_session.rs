@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use kvws::auth::{Access, Claims, Role, Secret, mint};
 use kvws::engine::{Engine, Outbound};
+use kvws::protocol::frame::FrameRef;
 use kvws::{Config, ConnId};
 use libfuzzer_sys::fuzz_target;
 
@@ -20,7 +20,8 @@ impl Outbound for Tally {
         let _: serde_json::Value = serde_json::from_slice(json).expect("replies are JSON");
         *self.0.entry(to).or_default() += 1;
     }
-    fn send_frame(&mut self, to: ConnId, _frame: &Bytes) {
+    fn send_frame(&mut self, to: ConnId, frame: FrameRef<'_>) {
+        let _: serde_json::Value = serde_json::from_slice(frame.payload()).expect("JSON");
         *self.0.entry(to).or_default() += 1;
     }
 }

@@ -14,7 +14,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use crate::auth::{Grants, Secret};
@@ -22,6 +21,7 @@ use crate::config::Config;
 use crate::expiry::Expiry;
 use crate::history::History;
 use crate::persist::record::Record;
+use crate::protocol::frame::FrameRef;
 use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
 use crate::store::{ConnId, Store};
 use crate::subscriptions::Subscriptions;
@@ -36,7 +36,7 @@ pub trait Outbound {
     /// Queues one encoded JSON message for connection `to`.
     fn send(&mut self, to: ConnId, json: &[u8]);
     /// Queues an already framed message that several connections share.
-    fn send_frame(&mut self, to: ConnId, frame: &Bytes);
+    fn send_frame(&mut self, to: ConnId, frame: FrameRef<'_>);
     /// Asks for connection `to` to be closed with a WebSocket close `code`
     /// (after what is already queued for it). Outputs that are not
     /// connections ignore it.
@@ -137,6 +137,10 @@ pub struct Engine {
     limits: Limits,
     /// Scratch buffer for encoding replies, reused across requests.
     buf: Vec<u8>,
+    /// The current change's notification, framed (reused across changes)...
+    frame_buf: Vec<u8>,
+    /// ... and in a shared allocation when it is large.
+    frame_arc: Option<std::sync::Arc<[u8]>>,
     /// Scratch list of a change's recipients, reused across changes.
     recipients: Vec<ConnId>,
     /// Where changes become durable (`None`: in memory only).
@@ -188,6 +192,8 @@ impl Engine {
                     .map(|s| (s, config.token_leeway.as_secs())),
             },
             buf: Vec::with_capacity(256),
+            frame_buf: Vec::with_capacity(256),
+            frame_arc: None,
             recipients: Vec::new(),
             journal: None,
             history_len: config.history_len,

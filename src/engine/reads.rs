@@ -93,7 +93,7 @@ impl Engine {
                     Topic::Prefix(p) => change.key.starts_with(&**p),
                 };
                 if matches && *change.id == *id {
-                    out.send_frame(conn, &change.frame);
+                    out.send_frame(conn, change.frame);
                 }
             }
             return self.subscribed(conn, req, id, topic, false, out);

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 
 use super::{Engine, Outbound};
+use crate::protocol::frame::FrameRef;
 use crate::config::Config;
 use crate::store::ConnId;
 
@@ -19,14 +19,9 @@ impl Outbound for Inbox {
             .or_default()
             .push(String::from_utf8(json.to_vec()).unwrap());
     }
-    fn send_frame(&mut self, to: ConnId, frame: &Bytes) {
-        // Strip the WebSocket header the engine framed the message with.
-        let skip = match frame[1] {
-            126 => 4,
-            127 => 10,
-            _ => 2,
-        };
-        self.send(to, &frame[skip..]);
+    fn send_frame(&mut self, to: ConnId, frame: FrameRef<'_>) {
+        // The payload, without the WebSocket header the engine framed it with.
+        self.send(to, frame.payload());
     }
 }
 

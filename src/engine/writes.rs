@@ -2,13 +2,12 @@
 //! the next revision, is encoded and framed once, goes into the history and
 //! is queued for every subscriber.
 
-use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use super::{Engine, Outbound, StoreError};
-use crate::history::Change;
 use crate::persist::record::Record;
-use crate::protocol::{ErrorCode, encode, frame};
+use crate::protocol::frame::{self, FrameRef, SHARE_ABOVE};
+use crate::protocol::{ErrorCode, encode};
 use crate::store::{ConnId, Entry};
 
 /// A `set` as the client asked for it.
@@ -45,19 +44,19 @@ impl Engine {
             .ttl_ms
             .map(|ttl| now.saturating_add(ttl).saturating_add(1));
         let owner = w.ephemeral.then_some(conn);
-        let (rev, frame) = match self.apply_set(w.id, w.key, w.value.get(), expires_at, owner) {
+        let rev = match self.apply_set(w.id, w.key, w.value.get(), expires_at, owner) {
             Ok(change) => change,
             Err(e) => return self.error(conn, req, e.code, &e.message, out),
         };
         // The sender's reply is the notification itself unless it must carry `req`.
         if req.is_none() {
-            out.send_frame(conn, &frame);
+            out.send_frame(conn, self.frame());
         } else {
             self.buf.clear();
             encode::value(&mut self.buf, w.id, w.key, Some(w.value.get()), rev, req);
             out.send(conn, &self.buf);
         }
-        self.publish(w.id, w.key, rev, frame, out);
+        self.publish(w.id, w.key, rev, out);
     }
 
     pub(super) fn client_delete(
@@ -81,15 +80,15 @@ impl Engine {
                 encode::deleted(&mut self.buf, id, key, 0, None, req);
                 out.send(conn, &self.buf);
             }
-            Ok(Some((rev, frame))) => {
+            Ok(Some(rev)) => {
                 if req.is_none() {
-                    out.send_frame(conn, &frame);
+                    out.send_frame(conn, self.frame());
                 } else {
                     self.buf.clear();
                     encode::deleted(&mut self.buf, id, key, rev, None, req);
                     out.send(conn, &self.buf);
                 }
-                self.publish(id, key, rev, frame, out);
+                self.publish(id, key, rev, out);
             }
         }
     }
@@ -121,8 +120,8 @@ impl Engine {
         }
         self.check_set(id, key, value.get())
             .map_err(|(code, message)| StoreError::new(code, message))?;
-        let (rev, frame) = self.apply_set(id, key, value.get(), None, None)?;
-        self.publish(id, key, rev, frame, out);
+        let rev = self.apply_set(id, key, value.get(), None, None)?;
+        self.publish(id, key, rev, out);
         Ok(rev)
     }
 
@@ -146,10 +145,10 @@ impl Engine {
         reason: Option<&str>,
         out: &mut (impl Outbound + ?Sized),
     ) -> Result<Option<u64>, StoreError> {
-        let Some((rev, frame)) = self.apply_remove(id, key, reason)? else {
+        let Some(rev) = self.apply_remove(id, key, reason)? else {
             return Ok(None);
         };
-        self.publish(id, key, rev, frame, out);
+        self.publish(id, key, rev, out);
         Ok(Some(rev))
     }
 
@@ -177,6 +176,12 @@ impl Engine {
             );
             return Err((ErrorCode::TooLarge, message));
         }
+        // Far from the limit (the usual case) no lookup is needed: even a
+        // new key in a new namespace would fit.
+        let worst = id.len() + key.len() + value.len() + 2 * crate::store::ENTRY_OVERHEAD;
+        if self.store.bytes() + worst <= self.limits.max_memory {
+            return Ok(());
+        }
         let after = self.store.bytes_after_set(id, key, value.len());
         if after > self.limits.max_memory && after > self.store.bytes() {
             let message = format!(
@@ -196,7 +201,7 @@ impl Engine {
         value: &str,
         expires_at: Option<u64>,
         owner: Option<ConnId>,
-    ) -> Result<(u64, Bytes), StoreError> {
+    ) -> Result<u64, StoreError> {
         let rev = self.rev + 1;
         // An ephemeral key is never durable: on disk the key is now absent.
         let record = match owner {
@@ -228,7 +233,8 @@ impl Engine {
         }
         self.buf.clear();
         encode::value(&mut self.buf, id, key, Some(value), rev, None);
-        Ok((rev, frame::text_frame(&self.buf)))
+        self.build_frame();
+        Ok(rev)
     }
 
     fn apply_remove(
@@ -236,7 +242,7 @@ impl Engine {
         id: &str,
         key: &str,
         reason: Option<&str>,
-    ) -> Result<Option<(u64, Bytes)>, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let Some(old) = self.store.get(id, key) else {
             return Ok(None);
         };
@@ -252,7 +258,8 @@ impl Engine {
         self.rev = rev;
         self.buf.clear();
         encode::deleted(&mut self.buf, id, key, rev, reason, None);
-        Ok(Some((rev, frame::text_frame(&self.buf))))
+        self.build_frame();
+        Ok(Some(rev))
     }
 
     /// Undoes the bookkeeping of a replaced or removed entry: its deadline
@@ -268,26 +275,33 @@ impl Engine {
         }
     }
 
-    /// Queues a change for its subscribers and records it in the history.
-    fn publish(
-        &mut self,
-        id: &str,
-        key: &str,
-        rev: u64,
-        frame: Bytes,
-        out: &mut (impl Outbound + ?Sized),
-    ) {
+    /// Frames the notification encoded in `buf` as the current change's.
+    fn build_frame(&mut self) {
+        frame::text_frame_into(&mut self.frame_buf, &self.buf);
+        self.frame_arc = (self.frame_buf.len() > SHARE_ABOVE).then(|| self.frame_buf.as_slice().into());
+    }
+
+    /// The current change's notification.
+    fn frame(&self) -> FrameRef<'_> {
+        match &self.frame_arc {
+            Some(shared) => FrameRef::shared(shared),
+            None => FrameRef::copied(&self.frame_buf),
+        }
+    }
+
+    /// Queues the current change for its subscribers and records it in the
+    /// history.
+    fn publish(&mut self, id: &str, key: &str, rev: u64, out: &mut (impl Outbound + ?Sized)) {
         self.subs.subscribers(id, key, &mut self.recipients);
+        let frame = match &self.frame_arc {
+            Some(shared) => FrameRef::shared(shared),
+            None => FrameRef::copied(&self.frame_buf),
+        };
         for &conn in &self.recipients {
-            out.send_frame(conn, &frame);
+            out.send_frame(conn, frame);
         }
         self.recipients.clear();
-        self.history.push(Change {
-            rev,
-            id: id.into(),
-            key: key.into(),
-            frame,
-        });
+        self.history.push(rev, id, key, frame);
     }
 
     fn conflict(

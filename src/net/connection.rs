@@ -25,9 +25,10 @@ use mio::net::TcpStream;
 use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
-use tungstenite::{Message, Utf8Bytes};
+use tungstenite::Message;
 
 use super::http::{self, HeadError, Status};
+use crate::protocol::frame::FrameRef;
 use super::wire::{InBuf, Wire};
 
 /// tungstenite's own read buffer per connection. Its default (128 KiB) would
@@ -36,13 +37,64 @@ use super::wire::{InBuf, Wire};
 /// small message; larger frames grow it on demand.
 const TUNGSTENITE_READ_BUFFER: usize = 512;
 
-/// A message received from a client.
+/// A message received from a client, borrowed from a [`Batch`].
 #[derive(Debug)]
-pub enum Inbound {
+pub enum Inbound<'a> {
     /// A text frame (tungstenite has checked it is UTF-8).
-    Text(Utf8Bytes),
+    Text(&'a str),
     /// A binary frame; kvws accepts it when it is UTF-8 JSON.
-    Binary(Bytes),
+    Binary(&'a [u8]),
+}
+
+/// The messages of one read round, copied out of tungstenite's buffer.
+///
+/// Copying a message is cheaper than keeping it: while a received payload
+/// is held, tungstenite's read buffer is shared and must be reallocated on
+/// its next read, and every payload costs atomic reference counting. Copied
+/// into one reusable buffer, the payloads are released as they are read.
+#[derive(Debug, Default)]
+pub struct Batch {
+    data: Vec<u8>,
+    /// (start, end, is binary) of each message in `data`.
+    spans: Vec<(usize, usize, bool)>,
+}
+
+impl Batch {
+    /// Messages in the batch.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn push(&mut self, bytes: &[u8], binary: bool) {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.spans.push((start, self.data.len(), binary));
+    }
+
+    /// The messages, in the order received.
+    pub fn iter(&self) -> impl Iterator<Item = Inbound<'_>> {
+        self.spans.iter().map(|&(start, end, binary)| {
+            let bytes = &self.data[start..end];
+            match (binary, std::str::from_utf8(bytes)) {
+                (false, Ok(text)) => Inbound::Text(text),
+                _ => Inbound::Binary(bytes),
+            }
+        })
+    }
+
+    /// Empties the batch, keeping its buffer unless a burst made it large.
+    pub fn clear(&mut self) {
+        self.spans.clear();
+        self.data.clear();
+        if self.data.capacity() > 1 << 20 {
+            self.data = Vec::new();
+        }
+    }
 }
 
 /// How a read round ended.
@@ -237,7 +289,7 @@ impl Connection {
     pub fn read_messages(
         &mut self,
         shared: &mut InBuf,
-        batch: &mut Vec<Inbound>,
+        batch: &mut Batch,
         budget: usize,
         now: Instant,
     ) -> ReadStatus {
@@ -256,8 +308,8 @@ impl Connection {
             }
             match message {
                 // Requests that arrive after we started closing are not served.
-                Ok(Message::Text(t)) if !self.closing => batch.push(Inbound::Text(t)),
-                Ok(Message::Binary(b)) if !self.closing => batch.push(Inbound::Binary(b)),
+                Ok(Message::Text(t)) if !self.closing => batch.push(t.as_bytes(), false),
+                Ok(Message::Binary(b)) if !self.closing => batch.push(&b, true),
                 // Stop before tungstenite queues its close reply, so that replies
                 // to the requests read so far go out ahead of it.
                 Ok(Message::Close(_)) => break ReadStatus::End(Ending::Finish),
@@ -300,11 +352,12 @@ impl Connection {
         }
     }
 
-    /// Queues a shared frame; returns `false` (and queues nothing) past `cap` bytes.
-    pub fn send_frame(&mut self, frame: &Bytes, cap: usize) -> bool {
-        match self.open_wire(frame.len(), cap) {
+    /// Queues a framed notification; returns `false` (and queues nothing)
+    /// past `cap` bytes.
+    pub fn send_frame(&mut self, frame: FrameRef, cap: usize) -> bool {
+        match self.open_wire(frame.bytes.len(), cap) {
             Some(wire) => {
-                wire.out.push_shared(frame);
+                wire.out.push_frame(frame);
                 true
             }
             None => false,

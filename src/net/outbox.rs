@@ -1,22 +1,21 @@
 //! One connection's queue of bytes waiting for the socket.
 //!
-//! Replies are small and usually several per loop iteration (pipelined
-//! requests), so they are framed and appended to one owned buffer, the
-//! `tail`, and reach the kernel in a single write. Notifications arrive
-//! already framed and shared between subscribers (`Bytes`); they are queued
-//! by reference, so a change fanned out to a thousand connections is one
-//! allocation, not a thousand copies. A flush hands up to [`MAX_IOV`] chunks
-//! to one `writev`.
+//! Replies and small notifications are appended to one owned buffer, the
+//! `tail`, so that everything a connection gets in a loop iteration
+//! usually reaches the kernel in a single write. Large notifications are
+//! queued by reference to their one shared allocation (see
+//! [`crate::protocol::frame`]). A flush hands up to [`MAX_IOV`] chunks to
+//! one `writev`.
 //!
 //! The queue does not enforce its cap itself: the connection checks
 //! [`Outbox::len`] against `--max-output-buffer` before queueing.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
+use std::ops::Deref;
+use std::sync::Arc;
 
-use bytes::Bytes;
-
-use crate::protocol::frame;
+use crate::protocol::frame::{self, FrameRef, SHARE_ABOVE};
 
 /// Most chunks handed to one `writev` call (well under Linux's IOV_MAX of 1024).
 pub const MAX_IOV: usize = 64;
@@ -25,10 +24,27 @@ pub const MAX_IOV: usize = 64;
 /// kept for reuse, so a burst does not pin memory on an idle connection.
 const KEEP_TAIL: usize = 16 * 1024;
 
+/// A queued chunk: a sealed tail, or a shared large frame.
+#[derive(Debug)]
+enum Chunk {
+    Owned(Vec<u8>),
+    Shared(Arc<[u8]>),
+}
+
+impl Deref for Chunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared(a) => a,
+        }
+    }
+}
+
 /// Bytes queued for one socket, in order: `queue` then `tail`.
 #[derive(Default, Debug)]
 pub struct Outbox {
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Chunk>,
     tail: Vec<u8>,
     /// Bytes of the first pending chunk (queue front, else tail) already written.
     offset: usize,
@@ -66,11 +82,17 @@ impl Outbox {
         self.len += bytes.len();
     }
 
-    /// Queues a shared, already framed message without copying it.
-    pub fn push_shared(&mut self, frame: &Bytes) {
-        self.seal_tail();
-        self.queue.push_back(frame.clone());
-        self.len += frame.len();
+    /// Queues an already framed message: copied if it is small, else by
+    /// reference to its shared allocation.
+    pub fn push_frame(&mut self, frame: FrameRef) {
+        match frame.shared {
+            Some(shared) if shared.len() > SHARE_ABOVE => {
+                self.seal_tail();
+                self.queue.push_back(Chunk::Shared(shared.clone()));
+                self.len += shared.len();
+            }
+            _ => self.push_raw(frame.bytes),
+        }
     }
 
     /// Drops every queued byte that has not started going out. A partly
@@ -162,7 +184,7 @@ impl Outbox {
     fn seal_tail(&mut self) {
         if !self.tail.is_empty() {
             self.queue
-                .push_back(Bytes::from(std::mem::take(&mut self.tail)));
+                .push_back(Chunk::Owned(std::mem::take(&mut self.tail)));
         }
     }
 }
@@ -201,55 +223,78 @@ mod tests {
         }
     }
 
+    /// A framed message: shared when `n` makes it large.
+    fn framed(byte: u8, n: usize) -> Arc<[u8]> {
+        let mut f = Vec::new();
+        frame::text_frame_into(&mut f, &vec![byte; n]);
+        f.into()
+    }
+
+    fn expected(frames: &[&Arc<[u8]>]) -> Vec<u8> {
+        frames.iter().flat_map(|f| f.iter().copied()).collect()
+    }
+
     #[test]
-    fn keeps_order_across_owned_and_shared_chunks() {
+    fn keeps_order_across_copied_and_shared_frames() {
+        let (small, big) = (framed(b's', 10), framed(b'B', SHARE_ABOVE + 1));
         let mut o = Outbox::new();
         o.push_text(b"a");
-        let shared = frame::text_frame(b"b");
-        o.push_shared(&shared);
+        o.push_frame(FrameRef::shared(&big));
+        o.push_frame(FrameRef::shared(&small)); // small: copied, not queued
         o.push_text(b"c");
-        assert_eq!(o.len(), 9);
+        assert_eq!(o.queue.len(), 2, "the tail was sealed before the big frame");
         let mut p = pipe(usize::MAX, usize::MAX);
         assert!(o.write_to(&mut p).unwrap());
-        assert_eq!(p.got, b"\x81\x01a\x81\x01b\x81\x01c");
+        let mut want = b"\x81\x01a".to_vec();
+        want.extend(expected(&[&big, &small]));
+        want.extend(b"\x81\x01c");
+        assert_eq!(p.got, want);
         assert!(o.is_empty());
     }
 
     #[test]
     fn resumes_after_would_block_mid_chunk() {
+        let big = framed(b'w', SHARE_ABOVE + 5);
         let mut o = Outbox::new();
         o.push_text(b"hello");
-        o.push_shared(&frame::text_frame(b"world"));
+        o.push_frame(FrameRef::shared(&big));
         let mut p = pipe(3, 4);
         assert!(!o.write_to(&mut p).unwrap());
-        assert_eq!(o.len(), 10);
+        assert_eq!(o.len(), 7 + big.len() - 4);
         o.push_text(b"!");
         p.budget = usize::MAX;
         assert!(o.write_to(&mut p).unwrap());
-        assert_eq!(p.got, b"\x81\x05hello\x81\x05world\x81\x01!");
+        let mut want = b"\x81\x05hello".to_vec();
+        want.extend(big.iter());
+        want.extend(b"\x81\x01!");
+        assert_eq!(p.got, want);
     }
 
     #[test]
     fn discard_keeps_the_partly_written_frame() {
+        let (first, second) = (framed(b'1', SHARE_ABOVE + 1), framed(b'2', SHARE_ABOVE + 1));
         let mut o = Outbox::new();
-        o.push_shared(&frame::text_frame(b"abcdef"));
-        o.push_shared(&frame::text_frame(b"ghi"));
+        o.push_frame(FrameRef::shared(&first));
+        o.push_frame(FrameRef::shared(&second));
         o.push_text(b"jkl");
         let mut p = pipe(usize::MAX, 3);
         assert!(!o.write_to(&mut p).unwrap());
         o.discard_unsent();
-        assert_eq!(o.len(), 5);
+        assert_eq!(o.len(), first.len() - 3);
         o.push_raw(b"\x88\x00");
         p.budget = usize::MAX;
         assert!(o.write_to(&mut p).unwrap());
-        assert_eq!(p.got, b"\x81\x06abcdef\x88\x00");
+        let mut want = first.to_vec();
+        want.extend(b"\x88\x00");
+        assert_eq!(p.got, want);
     }
 
     #[test]
     fn discard_with_nothing_written_empties_the_queue() {
+        let big = framed(b'y', SHARE_ABOVE + 1);
         let mut o = Outbox::new();
         o.push_text(b"x");
-        o.push_shared(&frame::text_frame(b"y"));
+        o.push_frame(FrameRef::shared(&big));
         o.discard_unsent();
         assert!(o.is_empty());
         let mut p = pipe(usize::MAX, usize::MAX);
@@ -259,13 +304,13 @@ mod tests {
 
     #[test]
     fn many_chunks_take_several_writes() {
+        let big = framed(b'z', SHARE_ABOVE + 1);
         let mut o = Outbox::new();
-        let f = frame::text_frame(b"z");
         for _ in 0..MAX_IOV * 2 + 5 {
-            o.push_shared(&f);
+            o.push_frame(FrameRef::shared(&big));
         }
         let mut p = pipe(usize::MAX, usize::MAX);
         assert!(o.write_to(&mut p).unwrap());
-        assert_eq!(p.got.len(), (MAX_IOV * 2 + 5) * 3);
+        assert_eq!(p.got.len(), (MAX_IOV * 2 + 5) * big.len());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
+use crate::protocol::frame::FrameRef;
 use log::{debug, trace, warn};
 use mio::{Interest, Token};
 use slab::Slab;
@@ -43,9 +43,9 @@ impl Server {
         let mut batch = std::mem::take(&mut self.batch);
         let status = conn.read_messages(&mut self.shared_input, &mut batch, READ_BUDGET, now);
         let handled = batch.len();
-        for msg in batch.drain(..) {
-            match &msg {
-                Inbound::Text(text) => self.dispatch(token, text.as_str(), now_ms),
+        for msg in batch.iter() {
+            match msg {
+                Inbound::Text(text) => self.dispatch(token, text, now_ms),
                 Inbound::Binary(bytes) => match std::str::from_utf8(bytes) {
                     Ok(text) => self.dispatch(token, text, now_ms),
                     Err(_) => self.engine.reject_binary(
@@ -55,6 +55,7 @@ impl Server {
                 },
             }
         }
+        batch.clear();
         self.batch = batch;
         if let Some(conn) = self.conns.get_mut(token)
             && conn.queued() > 0
@@ -307,7 +308,7 @@ impl Outbound for Out<'_> {
         }
     }
 
-    fn send_frame(&mut self, to: ConnId, frame: &Bytes) {
+    fn send_frame(&mut self, to: ConnId, frame: FrameRef<'_>) {
         if let Some(conn) = self.conns.get_mut(to) {
             conn.send_frame(frame, self.cap);
             mark_dirty(conn, to, self.dirty);

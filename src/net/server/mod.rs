@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use tungstenite::protocol::WebSocketConfig;
 
-use super::connection::{self, Connection, Inbound};
+use super::connection::{self, Batch, Connection};
 use super::control::{Flags, Handle, SignalPipe, Stats};
 use super::wire::{InBuf, SHARED_READ_BUFFER};
 use crate::config::Config;
@@ -75,7 +75,7 @@ pub struct Server {
     config: Config,
     ws_config: WebSocketConfig,
     shared_input: InBuf,
-    batch: Vec<Inbound>,
+    batch: Batch,
     dirty: Vec<ConnId>,
     pending: Vec<ConnId>,
     scratch: Vec<ConnId>,
@@ -176,7 +176,7 @@ impl Server {
             ws_config: connection::ws_config(config.max_message_size),
             config,
             shared_input: InBuf::with_size(SHARED_READ_BUFFER),
-            batch: Vec::with_capacity(READ_BUDGET),
+            batch: Batch::default(),
             dirty: Vec::new(),
             pending: Vec::new(),
             scratch: Vec::new(),
