@@ -79,6 +79,7 @@ fn encoding(c: &mut Criterion) {
     let big = big_value();
     let mut group = c.benchmark_group("encode");
     let mut out = Vec::with_capacity(256 * 1024);
+    let mut framed = Vec::with_capacity(256 * 1024);
     for (size, value) in [
         ("small", r#"{"name":"Ada","age":36}"#),
         ("100 KB", big.as_str()),
@@ -108,7 +109,8 @@ fn encoding(c: &mut Criterion) {
                     1_795_000_000_000_001,
                     None,
                 );
-                black_box(frame::text_frame(&out))
+                frame::text_frame_into(&mut framed, &out);
+                black_box(&framed);
             })
         });
     }
