@@ -82,9 +82,17 @@ impl History {
     pub fn push(&mut self, rev: u64, id: &str, key: &str, frame: FrameRef) {
         debug_assert!(self.entries.back().is_none_or(|c| c.rev < rev));
         let shared = frame.shared.filter(|f| f.len() > SHARE_ABOVE).cloned();
-        let inline = if shared.is_some() { 0 } else { frame.bytes.len() };
+        let inline = if shared.is_some() {
+            0
+        } else {
+            frame.bytes.len()
+        };
         let need = id.len() + key.len() + inline;
-        if self.blocks.back().is_none_or(|b| b.capacity() - b.len() < need) {
+        if self
+            .blocks
+            .back()
+            .is_none_or(|b| b.capacity() - b.len() < need)
+        {
             self.blocks.push_back(Vec::with_capacity(need.max(BLOCK)));
         }
         let block_no = self.first_block + self.blocks.len() as u64 - 1;
@@ -107,7 +115,9 @@ impl History {
         self.bytes += meta.cost();
         self.entries.push_back(meta);
         while self.entries.len() > self.max_len || self.bytes > self.max_bytes {
-            let Some(old) = self.entries.pop_front() else { break };
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
             self.bytes -= old.cost();
             self.floor = old.rev;
         }
@@ -143,7 +153,12 @@ impl History {
                 Some(f) => FrameRef::shared(f),
                 None => FrameRef::copied(&block[key_end..key_end + m.frame_len as usize]),
             };
-            Change { rev: m.rev, id, key, frame }
+            Change {
+                rev: m.rev,
+                id,
+                key,
+                frame,
+            }
         })
     }
 
@@ -182,7 +197,10 @@ mod tests {
         assert!(h.covers(12) && !h.covers(11));
         let got: Vec<(u64, String)> = h.after(13).map(|c| (c.rev, c.key.to_string())).collect();
         assert_eq!(got, [(14, "k14".to_string()), (15, "k15".to_string())]);
-        assert!(h.after(13).all(|c| c.id == "a" && c.frame.bytes == b"\x81\x01x"));
+        assert!(
+            h.after(13)
+                .all(|c| c.id == "a" && c.frame.bytes == b"\x81\x01x")
+        );
     }
 
     #[test]
@@ -215,7 +233,10 @@ mod tests {
         // 100 changes of ~1 KB live in two or three 64 KiB blocks, not sixteen.
         assert!(h.blocks.len() <= 3, "{} blocks", h.blocks.len());
         assert_eq!(h.after(0).count(), 100);
-        assert!(h.after(0).all(|c| c.frame.bytes == &frame[..] && c.key == "key"));
+        assert!(
+            h.after(0)
+                .all(|c| c.frame.bytes == &frame[..] && c.key == "key")
+        );
     }
 
     #[test]

@@ -10,9 +10,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use serde_json::value::RawValue;
-
 use crate::engine::{Engine, Outbound, StoreError};
+use crate::protocol::Json;
 use crate::store::ConnId;
 
 /// What a hook can do while it runs: message any connection and read or
@@ -41,8 +40,7 @@ impl<'a> Context<'a> {
     /// Stores `value_json` (JSON text) under `id`/`key`; returns the
     /// revision of the change. Subscribers are notified.
     pub fn set(&mut self, id: &str, key: &str, value_json: &str) -> Result<u64, StoreError> {
-        let value: &RawValue =
-            serde_json::from_str(value_json).map_err(StoreError::invalid_json)?;
+        let value = Json::parse(value_json).ok_or_else(|| StoreError::invalid_json(value_json))?;
         self.engine.set(id, key, value, &mut *self.out)
     }
 

@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use kvws::engine::{Engine, Outbound};
-use kvws::protocol::frame::FrameRef;
 use kvws::net::http;
+use kvws::protocol::frame::FrameRef;
 use kvws::protocol::{ParseLimits, parse};
 use kvws::{Config, ConnId};
 use proptest::prelude::*;
@@ -265,4 +265,44 @@ fn random_frames_over_a_socket_get_replies_or_a_clean_close() {
         })
         .unwrap();
     bystander.expect_nothing_before_marker();
+}
+
+/// The fast scanner and serde_json agree on what is one valid JSON value,
+/// and on where it starts and ends.
+fn agrees_with_serde(text: &str) -> Result<(), TestCaseError> {
+    let ours = kvws::protocol::Json::parse(text).map(|j| j.get());
+    let theirs = serde_json::from_str::<&serde_json::value::RawValue>(text)
+        .ok()
+        .map(|r| r.get());
+    prop_assert_eq!(ours, theirs, "{:?}", text);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_json_scanner_agrees_with_serde_json_on_generated_json(v in json_value(), pad in "[ \t\n]{0,2}") {
+        agrees_with_serde(&format!("{pad}{v}{pad}"))?;
+        agrees_with_serde(&serde_json::to_string_pretty(&v).unwrap())?;
+    }
+
+    #[test]
+    fn the_json_scanner_agrees_with_serde_json_on_near_json(
+        v in json_value(),
+        cut in any::<prop::sample::Index>(),
+        junk in prop::sample::select(vec!["", ",", "]", "}", "\"", "\\", "\u{1}", "-", ".", "e", "0", "tru", "{\"a\":", "[1,"]),
+    ) {
+        // Valid JSON with a piece cut out or something spliced in.
+        let text = v.to_string();
+        let at = cut.index(text.len() + 1);
+        let at = (0..=at).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        agrees_with_serde(&format!("{}{junk}{}", &text[..at], &text[at..]))?;
+        agrees_with_serde(&text[..at])?;
+    }
+
+    #[test]
+    fn the_json_scanner_agrees_with_serde_json_on_any_text(text in ".{0,40}") {
+        agrees_with_serde(&text)?;
+    }
 }

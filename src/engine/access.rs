@@ -3,10 +3,10 @@
 //! open mode (no secret configured).
 
 use log::{debug, warn};
-use serde_json::value::RawValue;
 
 use super::{Engine, Outbound};
 use crate::auth::{Role, TokenError, token};
+use crate::protocol::Json;
 use crate::protocol::{ErrorCode, Request, encode};
 use crate::store::ConnId;
 
@@ -78,7 +78,7 @@ impl Engine {
     pub(super) fn auth(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         token_text: &str,
         upgrade: bool,
         now_ms: u64,

@@ -14,13 +14,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 
-use serde_json::value::RawValue;
-
 use crate::auth::{Grants, Secret};
 use crate::config::Config;
 use crate::expiry::Expiry;
 use crate::history::History;
 use crate::persist::record::Record;
+use crate::protocol::Json;
 use crate::protocol::frame::FrameRef;
 use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
 use crate::store::{ConnId, Store};
@@ -62,11 +61,15 @@ impl StoreError {
         }
     }
 
-    /// The error for a value that is not JSON text.
-    pub fn invalid_json(e: serde_json::Error) -> Self {
+    /// The error for `text`, a value that is not JSON.
+    pub fn invalid_json(text: &str) -> Self {
+        // serde_json says precisely what is wrong and where.
+        let why = serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .err()
+            .map_or_else(|| "not a single JSON value".to_string(), |e| e.to_string());
         StoreError::new(
             ErrorCode::BadRequest,
-            format!("value is not valid JSON: {e}"),
+            format!("value is not valid JSON: {why}"),
         )
     }
 }
@@ -88,7 +91,7 @@ pub struct Unknown<'a> {
     /// The whole message text.
     pub text: &'a str,
     /// The message's `req`, if any.
-    pub req: Option<&'a RawValue>,
+    pub req: Option<Json<'a>>,
 }
 
 /// Largest page a `list` returns, whatever `limit` asks for.
@@ -367,7 +370,7 @@ impl Engine {
     fn error(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         code: ErrorCode,
         message: &str,
         out: &mut impl Outbound,

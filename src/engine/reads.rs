@@ -1,9 +1,8 @@
 //! Requests that change nothing in the store: `get`, `list`, `subscribe`
 //! (with its snapshot or replay) and `unsubscribe`.
 
-use serde_json::value::RawValue;
-
 use super::{DEFAULT_LIST_LIMIT, Engine, MAX_LIST_LIMIT, Outbound};
+use crate::protocol::Json;
 use crate::protocol::{ErrorCode, Topic, encode};
 use crate::store::ConnId;
 
@@ -11,7 +10,7 @@ impl Engine {
     pub(super) fn get(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         id: &str,
         key: &str,
         out: &mut impl Outbound,
@@ -33,7 +32,7 @@ impl Engine {
     pub(super) fn list(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         id: &str,
         prefix: &str,
         after: Option<&str>,
@@ -58,7 +57,7 @@ impl Engine {
     pub(super) fn subscribe(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         id: &str,
         topic: &Topic,
         since: Option<u64>,
@@ -132,7 +131,7 @@ impl Engine {
     fn subscribed(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         id: &str,
         topic: &Topic,
         resync: bool,
@@ -152,7 +151,7 @@ impl Engine {
     pub(super) fn unsubscribe(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         id: &str,
         topic: &Topic,
         out: &mut impl Outbound,

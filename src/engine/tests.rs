@@ -2,10 +2,9 @@
 
 use std::collections::HashMap;
 
-
 use super::{Engine, Outbound};
-use crate::protocol::frame::FrameRef;
 use crate::config::Config;
+use crate::protocol::frame::FrameRef;
 use crate::store::ConnId;
 
 /// Captures what each connection would receive, as text.

@@ -2,10 +2,9 @@
 //! the next revision, is encoded and framed once, goes into the history and
 //! is queued for every subscriber.
 
-use serde_json::value::RawValue;
-
 use super::{Engine, Outbound, StoreError};
 use crate::persist::record::Record;
+use crate::protocol::Json;
 use crate::protocol::frame::{self, FrameRef, SHARE_ABOVE};
 use crate::protocol::{ErrorCode, encode};
 use crate::store::{ConnId, Entry};
@@ -14,7 +13,7 @@ use crate::store::{ConnId, Entry};
 pub(super) struct Write<'a> {
     pub id: &'a str,
     pub key: &'a str,
-    pub value: &'a RawValue,
+    pub value: Json<'a>,
     pub if_rev: Option<u64>,
     pub ttl_ms: Option<u64>,
     pub ephemeral: bool,
@@ -24,7 +23,7 @@ impl Engine {
     pub(super) fn client_set(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         w: Write,
         now: u64,
         out: &mut impl Outbound,
@@ -62,7 +61,7 @@ impl Engine {
     pub(super) fn client_delete(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         id: &str,
         key: &str,
         if_rev: Option<u64>,
@@ -99,7 +98,7 @@ impl Engine {
         &mut self,
         id: &str,
         key: &str,
-        value: &RawValue,
+        value: Json,
         out: &mut (impl Outbound + ?Sized),
     ) -> Result<u64, StoreError> {
         let max = self.limits.parse.max_name_length;
@@ -278,7 +277,8 @@ impl Engine {
     /// Frames the notification encoded in `buf` as the current change's.
     fn build_frame(&mut self) {
         frame::text_frame_into(&mut self.frame_buf, &self.buf);
-        self.frame_arc = (self.frame_buf.len() > SHARE_ABOVE).then(|| self.frame_buf.as_slice().into());
+        self.frame_arc =
+            (self.frame_buf.len() > SHARE_ABOVE).then(|| self.frame_buf.as_slice().into());
     }
 
     /// The current change's notification.
@@ -307,7 +307,7 @@ impl Engine {
     fn conflict(
         &mut self,
         conn: ConnId,
-        req: Option<&RawValue>,
+        req: Option<Json>,
         id: &str,
         key: &str,
         current: u64,

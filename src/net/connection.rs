@@ -22,14 +22,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::net::TcpStream;
+use tungstenite::Message;
 use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
-use tungstenite::Message;
 
 use super::http::{self, HeadError, Status};
-use crate::protocol::frame::FrameRef;
 use super::wire::{InBuf, Wire};
+use crate::protocol::frame::FrameRef;
 
 /// tungstenite's own read buffer per connection. Its default (128 KiB) would
 /// cost 1.3 GB at 10,000 connections. Ours is fed from the server's shared

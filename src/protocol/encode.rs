@@ -5,10 +5,8 @@
 //! re-encoded), and the field order is fixed so that replies are byte-for-byte
 //! predictable.
 
-use serde_json::value::RawValue;
-
-use super::Topic;
 use super::error::ErrorCode;
+use super::{Json, Topic};
 
 /// Appends one JSON object, field by field, to a buffer.
 pub struct Obj<'b> {
@@ -86,7 +84,7 @@ impl<'b> Obj<'b> {
     }
 
     /// The request id echoed verbatim, when the request carried one.
-    pub fn req(self, req: Option<&RawValue>) -> Self {
+    pub fn req(self, req: Option<Json>) -> Self {
         match req {
             Some(r) => self.raw("req", r.get()),
             None => self,
@@ -166,7 +164,7 @@ pub fn value(
     key: &str,
     value: Option<&str>,
     rev: u64,
-    req: Option<&RawValue>,
+    req: Option<Json>,
 ) {
     Obj::new(out, "value")
         .str("id", id)
@@ -184,7 +182,7 @@ pub fn deleted(
     key: &str,
     rev: u64,
     reason: Option<&str>,
-    req: Option<&RawValue>,
+    req: Option<Json>,
 ) {
     Obj::new(out, "deleted")
         .str("id", id)
@@ -196,7 +194,7 @@ pub fn deleted(
 }
 
 /// `{"type":"error",...}` with its stable code and human message.
-pub fn error(out: &mut Vec<u8>, code: ErrorCode, message: &str, req: Option<&RawValue>) {
+pub fn error(out: &mut Vec<u8>, code: ErrorCode, message: &str, req: Option<Json>) {
     error_obj(out, code, message).req(req).end();
 }
 

@@ -56,12 +56,18 @@ pub struct FrameRef<'a> {
 impl<'a> FrameRef<'a> {
     /// A frame that queues copy.
     pub fn copied(bytes: &'a [u8]) -> Self {
-        FrameRef { bytes, shared: None }
+        FrameRef {
+            bytes,
+            shared: None,
+        }
     }
 
     /// A frame in a shared allocation.
     pub fn shared(frame: &'a Arc<[u8]>) -> Self {
-        FrameRef { bytes: frame, shared: Some(frame) }
+        FrameRef {
+            bytes: frame,
+            shared: Some(frame),
+        }
     }
 
     /// The frame's payload, without the header.

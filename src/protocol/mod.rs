@@ -3,7 +3,7 @@
 //! Pure functions only (no sockets, no store): [`parse`] turns one text frame
 //! into a [`Request`], the [`encode`] functions write replies, and [`frame`]
 //! wraps them as WebSocket frames. Values stay the exact JSON text the client
-//! sent ([`RawValue`]) from parse to store to every notification.
+//! sent ([`Json`]) from parse to store to every notification.
 //!
 //! The message set is a superset of the R server's: `set`, `get`, `delete`,
 //! `subscribe`, `unsubscribe` and the replies `value`, `deleted`, `error` keep
@@ -12,14 +12,14 @@
 
 use std::borrow::Cow;
 
-use serde_json::value::RawValue;
-
 pub mod encode;
 mod error;
 pub mod frame;
+pub mod json;
 mod parse;
 
 pub use error::ErrorCode;
+pub use json::Json;
 pub use parse::{ParseError, ParseLimits, parse};
 
 /// A name from a message: borrowed from the frame unless it had escapes.
@@ -38,7 +38,7 @@ pub enum Topic<'a> {
 #[derive(Debug)]
 pub struct Envelope<'a> {
     /// The client's request id, echoed verbatim in the direct reply.
-    pub req: Option<&'a RawValue>,
+    pub req: Option<Json<'a>>,
     /// What the client asked for.
     pub request: Request<'a>,
 }
@@ -53,7 +53,7 @@ pub enum Request<'a> {
         /// Key within the namespace.
         key: Name<'a>,
         /// The value, exactly as sent.
-        value: &'a RawValue,
+        value: Json<'a>,
         /// Apply only if the key's revision is this (`0`: only if absent).
         if_rev: Option<u64>,
         /// Expire the key after this many milliseconds.

@@ -1,10 +1,15 @@
 //! Turning one client frame into a [`Request`].
 //!
-//! One pass of serde_json over the text collects the known fields as raw JSON
-//! slices (`&RawValue`, borrowed, nothing copied); a second step checks each
-//! field's type and limits and builds the request. Splitting it this way gives
+//! One pass over the text collects the known fields as raw JSON slices
+//! ([`Json`], borrowed, nothing copied); a second step checks each field's
+//! type and limits and builds the request. Splitting it this way gives
 //! precise error messages ("'key' must be a non-empty string") and lets an
 //! error reply carry the request's `req` even when another field is wrong.
+//!
+//! The first pass is the allocation-free scanner of [`super::json`]. When
+//! it refuses a message (invalid JSON, a duplicate or escaped field name),
+//! serde_json reads it again to say exactly what is wrong and where: errors
+//! are rare, and their messages are worth the second pass.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,6 +18,7 @@ use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::error::ErrorCode;
+use super::json::{self, Json};
 use super::{Envelope, Request, Topic};
 
 /// Field names the protocol knows; anything else is skipped (room for
@@ -58,7 +64,7 @@ pub struct ParseError<'a> {
     /// A message a person can act on.
     pub message: String,
     /// The request's `req`, when it could be read, so the error can carry it.
-    pub req: Option<&'a RawValue>,
+    pub req: Option<Json<'a>>,
 }
 
 /// Limits the parser enforces on names.
@@ -71,12 +77,12 @@ pub struct ParseLimits {
 /// The raw fields of one message, each the exact JSON text the client sent.
 #[derive(Default)]
 struct Raw<'a> {
-    slots: [Option<&'a RawValue>; 13],
+    slots: [Option<Json<'a>>; 13],
     duplicate: Option<&'static str>,
 }
 
 impl<'a> Raw<'a> {
-    fn get(&self, f: F) -> Option<&'a RawValue> {
+    fn get(&self, f: F) -> Option<Json<'a>> {
         self.slots[f as usize]
     }
 }
@@ -96,7 +102,7 @@ impl<'de> de::Deserialize<'de> for FieldName {
                 f.write_str("a field name")
             }
             fn visit_str<E: de::Error>(self, name: &str) -> Result<FieldName, E> {
-                Ok(FieldName(FIELDS.iter().position(|f| *f == name)))
+                Ok(FieldName(field_index(name)))
             }
         }
         d.deserialize_str(V)
@@ -116,6 +122,7 @@ impl<'de> Visitor<'de> for RawVisitor {
             match known {
                 Some(i) => {
                     let value: &'de RawValue = map.next_value()?;
+                    let value = Json::trusted(value.get());
                     if raw.slots[i].replace(value).is_some() && raw.duplicate.is_none() {
                         raw.duplicate = Some(FIELDS[i]);
                     }
@@ -129,7 +136,7 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 }
 
-fn bad<'a>(req: Option<&'a RawValue>, message: impl Into<String>) -> ParseError<'a> {
+fn bad<'a>(req: Option<Json<'a>>, message: impl Into<String>) -> ParseError<'a> {
     ParseError {
         code: ErrorCode::BadRequest,
         message: message.into(),
@@ -214,8 +221,27 @@ pub fn parse<'a>(text: &'a str, limits: ParseLimits) -> Result<Envelope<'a>, Par
     Ok(Envelope { req, request })
 }
 
+/// The position of a known field name.
+fn field_index(name: &str) -> Option<usize> {
+    FIELDS.iter().position(|f| *f == name)
+}
+
 /// The first pass: the message must be one JSON object; collect its fields.
 fn read_fields(text: &str) -> Result<Raw<'_>, ParseError<'_>> {
+    let mut raw = Raw::default();
+    let fast = json::object_members(text, |name, value| match field_index(name) {
+        // A duplicate goes to the slow path, which reports it.
+        Some(i) => raw.slots[i].replace(value).is_none(),
+        None => true,
+    });
+    if fast.is_some() {
+        return Ok(raw);
+    }
+    read_fields_slowly(text)
+}
+
+/// serde_json's reading of the first pass: slower, but precise about errors.
+fn read_fields_slowly(text: &str) -> Result<Raw<'_>, ParseError<'_>> {
     let mut de = serde_json::Deserializer::from_str(text);
     let result = de
         .deserialize_map(RawVisitor)
@@ -233,7 +259,7 @@ fn read_fields(text: &str) -> Result<Raw<'_>, ParseError<'_>> {
 /// Typed access to the raw fields, producing errors that name the field.
 struct Fields<'r, 'a> {
     raw: &'r Raw<'a>,
-    req: Option<&'a RawValue>,
+    req: Option<Json<'a>>,
     limits: ParseLimits,
 }
 
@@ -243,7 +269,7 @@ impl<'a> Fields<'_, 'a> {
     }
 
     /// A JSON string's contents, borrowed from the message when it has no escapes.
-    fn string_value(&self, v: &'a RawValue, name: &str) -> Result<Cow<'a, str>, ParseError<'a>> {
+    fn string_value(&self, v: Json<'a>, name: &str) -> Result<Cow<'a, str>, ParseError<'a>> {
         let s = v.get();
         if !s.starts_with('"') {
             return Err(self.err(format!("'{name}' must be a string")));

@@ -9,8 +9,6 @@ use mio::{Interest, Token};
 use slab::Slab;
 use tungstenite::protocol::frame::coding::CloseCode;
 
-use serde_json::value::RawValue;
-
 use super::{READ_BUDGET, Server};
 use crate::config::Config;
 use crate::engine::Outbound;
@@ -82,7 +80,7 @@ impl Server {
         let message = CustomMessage {
             kind: &unknown.kind,
             text: unknown.text,
-            req: unknown.req.map(RawValue::get),
+            req: unknown.req.map(|r| r.get()),
         };
         let mut ctx = Context::new(&mut self.engine, &mut out, now_ms);
         if !self.hooks.on_message(&mut ctx, token, &message) {

@@ -1,0 +1,329 @@
+//! A validating scanner for the JSON kvws receives, and [`Json`], a slice
+//! of text known to be one valid JSON value.
+//!
+//! Every message is a flat object whose values are kept as text, never
+//! parsed into a tree, so a request needs nothing but its members' spans.
+//! This scanner finds them in one pass, checking the grammar of RFC 8259 as
+//! it goes (strings, escapes, numbers, literals, nesting without recursion)
+//! and allocating nothing. It is the fast path; when it refuses a message,
+//! the parser falls back to `serde_json` for a precise error. A fuzz target
+//! checks the two agree on what is valid.
+
+use std::fmt;
+
+/// A slice of text that is exactly one valid JSON value (no surrounding
+/// whitespace): a stored value, a `req`, a field of a message.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Json<'a>(&'a str);
+
+impl<'a> Json<'a> {
+    /// Checks `text` and wraps it, trimmed of surrounding whitespace.
+    pub fn parse(text: &'a str) -> Option<Json<'a>> {
+        let b = text.as_bytes();
+        let start = skip_ws(b, 0);
+        let end = skip_value(b, start)?;
+        (skip_ws(b, end) == b.len()).then(|| Json(&text[start..end]))
+    }
+
+    /// Wraps text already checked to be one JSON value.
+    pub(crate) fn trusted(text: &'a str) -> Json<'a> {
+        Json(text)
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &'a str {
+        self.0
+    }
+
+    /// Whether it is a string (and not a number, object, ...).
+    pub fn is_string(&self) -> bool {
+        self.0.starts_with('"')
+    }
+}
+
+impl fmt::Debug for Json<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Visits the members of the object that `text` holds: `key` (a string
+/// without escapes) and the value's text. Returns `None` if `text` is not
+/// one valid object, or has a key with escapes (rare enough to leave to the
+/// slow path); `member` returning `false` also stops with `None`.
+pub fn object_members<'a>(
+    text: &'a str,
+    mut member: impl FnMut(&'a str, Json<'a>) -> bool,
+) -> Option<()> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(());
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(b, i)?;
+        let key = &text[i + 1..key_end - 1];
+        if key.contains('\\') {
+            return None;
+        }
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let value_end = skip_value(b, i)?;
+        if !member(key, Json(&text[i..value_end])) {
+            return None;
+        }
+        i = skip_ws(b, value_end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(()),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The end of the string starting at `b[i] == '"'`.
+fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    let mut i = i + 1;
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => match *b.get(i + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                b'u' => {
+                    let hex = b.get(i + 2..i + 6)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    i += 6;
+                }
+                _ => return None,
+            },
+            0..=0x1f => return None,
+            _ => i += 1,
+        }
+    }
+}
+
+fn skip_digits(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+fn skip_number(b: &[u8], mut i: usize) -> Option<usize> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = skip_digits(b, i + 1),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        let after = skip_digits(b, i + 1);
+        if after == i + 1 {
+            return None;
+        }
+        i = after;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let after = skip_digits(b, i);
+        if after == i {
+            return None;
+        }
+        i = after;
+    }
+    Some(i)
+}
+
+/// The end of the value starting at `b[i]` (no leading whitespace).
+/// Nesting is tracked with a stack of open brackets, not recursion, so
+/// no input can exhaust the call stack.
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut open: Vec<u8> = Vec::new();
+    loop {
+        // A value.
+        match *b.get(i)? {
+            b'"' => i = skip_string(b, i)?,
+            b'-' | b'0'..=b'9' => i = skip_number(b, i)?,
+            b't' if b[i..].starts_with(b"true") => i += 4,
+            b'f' if b[i..].starts_with(b"false") => i += 5,
+            b'n' if b[i..].starts_with(b"null") => i += 4,
+            b'[' => {
+                i = skip_ws(b, i + 1);
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                } else {
+                    open.push(b']');
+                    continue;
+                }
+            }
+            b'{' => {
+                i = skip_ws(b, i + 1);
+                if b.get(i) == Some(&b'}') {
+                    i += 1;
+                } else {
+                    open.push(b'}');
+                    i = skip_key(b, i)?;
+                    continue;
+                }
+            }
+            _ => return None,
+        }
+        // After a value: close containers until one continues or none is open.
+        loop {
+            let Some(&close) = open.last() else {
+                return Some(i);
+            };
+            i = skip_ws(b, i);
+            match *b.get(i)? {
+                b',' if close == b']' => {
+                    i = skip_ws(b, i + 1);
+                    break;
+                }
+                b',' => {
+                    i = skip_key(b, skip_ws(b, i + 1))?;
+                    break;
+                }
+                c if c == close => {
+                    open.pop();
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Skips `"key" :` and the whitespace after it.
+fn skip_key(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let i = skip_ws(b, skip_string(b, i)?);
+    (b.get(i) == Some(&b':')).then(|| skip_ws(b, i + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid(text: &str) -> bool {
+        Json::parse(text).is_some()
+    }
+
+    #[test]
+    fn accepts_every_kind_of_value() {
+        for text in [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "12",
+            "-1.5e+10",
+            "1E3",
+            "0.25",
+            r#""""#,
+            r#""a\"b\\c\/\b\f\n\r\t\u00e9\uD83D\uDE00 é""#,
+            "[]",
+            "{}",
+            " [1, [2, {}], {\"a\": [null]}] ",
+            r#"{"a":{"b":{"c":[1,2,{"d":"e"}]}}}"#,
+        ] {
+            assert!(valid(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_json_does_not_allow() {
+        for text in [
+            "",
+            " ",
+            "nul",
+            "True",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "-",
+            "+1",
+            "NaN",
+            "\"a",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"tab\tinside\"",
+            "[1,]",
+            "[,1]",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{a:1}",
+            "{\"a\":1,}",
+            "[1 2]",
+            "[}",
+            "{]",
+            "1 2",
+            "[[]",
+            "{\"a\":1}}",
+        ] {
+            assert!(!valid(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_needs_no_recursion() {
+        let deep = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
+        assert!(valid(&deep));
+        assert!(!valid(&deep[1..]));
+    }
+
+    #[test]
+    fn objects_yield_members_in_order() {
+        let mut seen = Vec::new();
+        let text = r#" { "type" : "set", "value": {"x": [1, "}"]}, "n":-1 } "#;
+        assert!(
+            object_members(text, |k, v| {
+                seen.push((k, v.get()));
+                true
+            })
+            .is_some()
+        );
+        assert_eq!(
+            seen,
+            [
+                ("type", r#""set""#),
+                ("value", r#"{"x": [1, "}"]}"#),
+                ("n", "-1")
+            ]
+        );
+        assert!(object_members("{}", |_, _| true).is_some());
+        assert!(
+            object_members(r#"{"a\u0041":1}"#, |_, _| true).is_none(),
+            "escaped keys go slow"
+        );
+        assert!(object_members("[1]", |_, _| true).is_none());
+        assert!(object_members(r#"{"a":1} x"#, |_, _| true).is_none());
+    }
+}
