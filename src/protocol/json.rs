@@ -98,10 +98,42 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Index of the first byte at or after `i` that is `"`, `\\` or a control
+/// character (the only bytes a string scan must stop at), or `b.len()`.
+/// Eight bytes at a time: stored values are mostly long runs of ordinary
+/// characters.
+pub(crate) fn find_special(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let quote = x ^ (ONES * b'"' as u64);
+        let slash = x ^ (ONES * b'\\' as u64);
+        // A byte is flagged when it is zero in `quote` or `slash`, or below
+        // 0x20 in `x` (bytes of 0x80 and above never are).
+        let flags = ((quote.wrapping_sub(ONES) & !quote)
+            | (slash.wrapping_sub(ONES) & !slash)
+            | (x.wrapping_sub(ONES * 0x20) & !x))
+            & HIGH;
+        if flags != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// The end of the string starting at `b[i] == '"'`.
 fn skip_string(b: &[u8], i: usize) -> Option<usize> {
     let mut i = i + 1;
     loop {
+        i = find_special(b, i);
         match *b.get(i)? {
             b'"' => return Some(i + 1),
             b'\\' => match *b.get(i + 1)? {
@@ -289,6 +321,21 @@ mod tests {
             "{\"a\":1}}",
         ] {
             assert!(!valid(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn special_bytes_are_found_wherever_they_are() {
+        for len in 0..40 {
+            for at in 0..len {
+                for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut s = vec![b'a'; len];
+                    s[at] = special;
+                    assert_eq!(find_special(&s, 0), at, "{len} {at} {special}");
+                }
+            }
+            let plain: Vec<u8> = "é€😀 ~\x7f".bytes().cycle().take(len).collect();
+            assert_eq!(find_special(&plain, 0), len);
         }
     }
 
