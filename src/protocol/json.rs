@@ -14,36 +14,51 @@ use std::fmt;
 /// A slice of text that is exactly one valid JSON value (no surrounding
 /// whitespace): a stored value, a `req`, a field of a message.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Json<'a>(&'a str);
+pub struct Json<'a> {
+    text: &'a str,
+    /// A string literal without escapes: its contents can be used as they
+    /// are (the scanner noticed; nobody has to look again).
+    plain: bool,
+}
 
 impl<'a> Json<'a> {
     /// Checks `text` and wraps it, trimmed of surrounding whitespace.
     pub fn parse(text: &'a str) -> Option<Json<'a>> {
         let b = text.as_bytes();
         let start = skip_ws(b, 0);
-        let end = skip_value(b, start)?;
-        (skip_ws(b, end) == b.len()).then(|| Json(&text[start..end]))
+        let (end, plain) = skip_member_value(b, start)?;
+        (skip_ws(b, end) == b.len()).then(|| Json {
+            text: slice(text, start, end),
+            plain,
+        })
     }
 
     /// Wraps text already checked to be one JSON value.
     pub(crate) fn trusted(text: &'a str) -> Json<'a> {
-        Json(text)
+        let plain = text.starts_with('"') && !text.contains('\\');
+        Json { text, plain }
     }
 
     /// The JSON text.
     pub fn get(&self) -> &'a str {
-        self.0
+        self.text
     }
 
     /// Whether it is a string (and not a number, object, ...).
     pub fn is_string(&self) -> bool {
-        self.0.starts_with('"')
+        self.text.starts_with('"')
+    }
+
+    /// The contents of a string without escapes, borrowed as they are.
+    pub fn plain_str(&self) -> Option<&'a str> {
+        // The quotes are ASCII, so cutting them off leaves whole characters.
+        self.plain.then(|| slice(self.text, 1, self.text.len() - 1))
     }
 }
 
 impl fmt::Debug for Json<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.text)
     }
 }
 
@@ -68,18 +83,24 @@ pub fn object_members<'a>(
         if b.get(i) != Some(&b'"') {
             return None;
         }
-        let key_end = skip_string(b, i)?;
-        let key = &text[i + 1..key_end - 1];
-        if key.contains('\\') {
+        let (key_end, escaped) = skip_string(b, i)?;
+        if escaped {
             return None;
         }
+        let key = slice(text, i + 1, key_end - 1);
         i = skip_ws(b, key_end);
         if b.get(i) != Some(&b':') {
             return None;
         }
         i = skip_ws(b, i + 1);
-        let value_end = skip_value(b, i)?;
-        if !member(key, Json(&text[i..value_end])) {
+        let (value_end, plain) = skip_member_value(b, i)?;
+        if !member(
+            key,
+            Json {
+                text: slice(text, i, value_end),
+                plain,
+            },
+        ) {
             return None;
         }
         i = skip_ws(b, value_end);
@@ -89,6 +110,16 @@ pub fn object_members<'a>(
             _ => return None,
         }
     }
+}
+
+/// `text[start..end]` where both ends sit next to an ASCII delimiter the
+/// scanner found (a quote, a bracket, whitespace), so they are character
+/// boundaries and the check `&text[..]` would make is not needed.
+fn slice(text: &str, start: usize, end: usize) -> &str {
+    debug_assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+    // SAFETY: see above; `start <= end <= text.len()` holds as both come
+    // from a scan of `text`.
+    unsafe { text.get_unchecked(start..end) }
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -116,7 +147,9 @@ pub(crate) fn find_special(b: &[u8], mut i: usize) -> usize {
             | (x.wrapping_sub(ONES * 0x20) & !x))
             & HIGH;
         if flags != 0 {
-            break;
+            // The lowest flagged byte is exact (only bytes above a match can
+            // be flagged falsely, by the borrow), and it comes first in memory.
+            return i + (flags.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
@@ -129,24 +162,41 @@ pub(crate) fn find_special(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The end of the string starting at `b[i] == '"'`.
-fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+/// The end of the value at `b[i]`, and whether it is a plain string (the
+/// common case for the fields of a message, worth telling apart).
+#[inline]
+fn skip_member_value(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    if b.get(i) == Some(&b'"') {
+        let (end, escaped) = skip_string(b, i)?;
+        return Some((end, !escaped));
+    }
+    Some((skip_value(b, i)?, false))
+}
+
+/// The end of the string starting at `b[i] == '"'`, and whether it had an
+/// escape sequence.
+#[inline]
+fn skip_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut i = i + 1;
+    let mut escaped = false;
     loop {
         i = find_special(b, i);
         match *b.get(i)? {
-            b'"' => return Some(i + 1),
-            b'\\' => match *b.get(i + 1)? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                b'u' => {
-                    let hex = b.get(i + 2..i + 6)?;
-                    if !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return None;
+            b'"' => return Some((i + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                match *b.get(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                    b'u' => {
+                        let hex = b.get(i + 2..i + 6)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        i += 6;
                     }
-                    i += 6;
+                    _ => return None,
                 }
-                _ => return None,
-            },
+            }
             0..=0x1f => return None,
             _ => i += 1,
         }
@@ -198,7 +248,7 @@ fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
     loop {
         // A value.
         match *b.get(i)? {
-            b'"' => i = skip_string(b, i)?,
+            b'"' => i = skip_string(b, i)?.0,
             b'-' | b'0'..=b'9' => i = skip_number(b, i)?,
             b't' if b[i..].starts_with(b"true") => i += 4,
             b'f' if b[i..].starts_with(b"false") => i += 5,
@@ -254,7 +304,7 @@ fn skip_key(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    let i = skip_ws(b, skip_string(b, i)?);
+    let i = skip_ws(b, skip_string(b, i)?.0);
     (b.get(i) == Some(&b':')).then(|| skip_ws(b, i + 1))
 }
 

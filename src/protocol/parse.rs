@@ -146,7 +146,9 @@ fn bad<'a>(req: Option<Json<'a>>, message: impl Into<String>) -> ParseError<'a> 
 
 /// Parses one client message.
 pub fn parse<'a>(text: &'a str, limits: ParseLimits) -> Result<Envelope<'a>, ParseError<'a>> {
-    let raw = read_fields(text)?;
+    // Filled in place: the slots are moved around nowhere.
+    let mut raw = Raw::default();
+    read_fields(text, &mut raw)?;
     let req = raw.get(F::Req);
     if let Some(r) = req {
         // `req` is echoed verbatim; only scalars that identify a request make sense.
@@ -244,17 +246,16 @@ fn field_index(name: &str) -> Option<usize> {
 }
 
 /// The first pass: the message must be one JSON object; collect its fields.
-fn read_fields(text: &str) -> Result<Raw<'_>, ParseError<'_>> {
-    let mut raw = Raw::default();
+fn read_fields<'a>(text: &'a str, raw: &mut Raw<'a>) -> Result<(), ParseError<'a>> {
     let fast = json::object_members(text, |name, value| match field_index(name) {
         // A duplicate goes to the slow path, which reports it.
         Some(i) => raw.slots[i].replace(value).is_none(),
         None => true,
     });
-    if fast.is_some() {
-        return Ok(raw);
+    if fast.is_none() {
+        *raw = read_fields_slowly(text)?;
     }
-    read_fields_slowly(text)
+    Ok(())
 }
 
 /// serde_json's reading of the first pass: slower, but precise about errors.
@@ -287,12 +288,12 @@ impl<'a> Fields<'_, 'a> {
 
     /// A JSON string's contents, borrowed from the message when it has no escapes.
     fn string_value(&self, v: Json<'a>, name: &str) -> Result<Cow<'a, str>, ParseError<'a>> {
+        if let Some(plain) = v.plain_str() {
+            return Ok(Cow::Borrowed(plain));
+        }
         let s = v.get();
         if !s.starts_with('"') {
             return Err(self.err(format!("'{name}' must be a string")));
-        }
-        if !s.contains('\\') {
-            return Ok(Cow::Borrowed(&s[1..s.len() - 1]));
         }
         serde_json::from_str::<String>(s)
             .map(Cow::Owned)
