@@ -165,7 +165,7 @@ impl Server {
             "kvws {} listening on http://{local_addr}/",
             env!("CARGO_PKG_VERSION")
         );
-        Ok(Server {
+        let server = Server {
             poll,
             events: Events::with_capacity(1024),
             ready: Vec::with_capacity(1024),
@@ -191,7 +191,10 @@ impl Server {
             signals: None,
             stopping: None,
             stopped: false,
-        })
+        };
+        // The counters describe the recovered store before the first step.
+        server.flags.publish(server.stats());
+        Ok(server)
     }
 
     /// The address the server listens on (useful with port 0).
