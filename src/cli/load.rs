@@ -73,6 +73,11 @@ fn options() -> Options {
             "N",
         );
     }
+    o.optflag(
+        "",
+        "sets-only",
+        "send only sets, no gets (reqresp, pipeline)",
+    );
     o.optopt(
         "",
         "value-size",
@@ -165,6 +170,12 @@ fn config(m: &Matches) -> Result<(LoadConfig, std::time::Duration, std::time::Du
             "keys" => c.keys = n,
             _ => c.connections = n,
         }
+    }
+    if m.opt_present("sets-only") {
+        if !matches!(mode, Mode::ReqResp | Mode::Pipeline) {
+            return Err("--sets-only applies to reqresp and pipeline".into());
+        }
+        c.sets_only = true;
     }
     if let Some(v) = m.opt_str("value-size") {
         if mode == Mode::Conns {

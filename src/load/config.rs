@@ -179,6 +179,9 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// The server's process id, to report its resident memory and CPU time.
     pub server_pid: Option<u32>,
+    /// reqresp and pipeline: send only `set`s instead of alternating `set`
+    /// and `get` (to measure writes, e.g. the cost of persistence).
+    pub sets_only: bool,
 }
 
 impl LoadConfig {
@@ -196,6 +199,7 @@ impl LoadConfig {
             id: "bench".into(),
             timeout: Duration::from_secs(5),
             server_pid: None,
+            sets_only: false,
         }
     }
 
@@ -238,6 +242,12 @@ impl LoadConfig {
     /// Sets [`server_pid`](Self::server_pid).
     pub fn server_pid(mut self, pid: Option<u32>) -> Self {
         self.server_pid = pid;
+        self
+    }
+
+    /// Sets [`sets_only`](Self::sets_only).
+    pub fn sets_only(mut self, yes: bool) -> Self {
+        self.sets_only = yes;
         self
     }
 

@@ -82,6 +82,7 @@ impl Load {
             rss_before: None,
             broken: None,
         };
+        load.state.sets_only = config.sets_only;
         let started = Instant::now();
         let ws = !config.target.is_redis();
         let n = config.connections;

@@ -24,6 +24,8 @@ pub struct State {
     /// Subscribers a publish must reach.
     subscribers: usize,
     keys: u64,
+    /// Only sets (no gets) in reqresp and pipeline.
+    pub sets_only: bool,
     /// The next plain request: set/get alternate, keys cycle.
     next_op: u64,
     /// Plain requests sent in this run, and the most it may send.
@@ -60,6 +62,7 @@ impl State {
             subscribers,
             keys: keys as u64,
             next_op: 0,
+            sets_only: false,
             sent: 0,
             limit: 0,
             fan_limit: 0,
@@ -89,8 +92,11 @@ impl State {
         while flow.pending.len() < self.depth && self.sent < self.limit {
             let n = self.next_op;
             self.next_op += 1;
-            let key = ((n / 2) % self.keys) as u32;
-            let get = n & 1 == 1;
+            let (key, get) = if self.sets_only {
+                ((n % self.keys) as u32, false)
+            } else {
+                (((n / 2) % self.keys) as u32, n & 1 == 1)
+            };
             io.wbuf.extend_from_slice(self.requests.plain(key, get));
             let op = if get {
                 Op::Get(Key::Plain(key))
