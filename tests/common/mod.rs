@@ -40,7 +40,13 @@ impl TestServer {
 
     /// Starts a server with `config` as given, except for host and port.
     pub fn exactly(config: Config) -> Self {
-        let mut server = Server::bind(config.host("127.0.0.1").port(0)).expect("bind");
+        Self::on_port(config, 0)
+    }
+
+    /// Starts a server with `config` on a given loopback port (to restart
+    /// one where its clients expect it).
+    pub fn on_port(config: Config, port: u16) -> Self {
+        let mut server = Server::bind(config.host("127.0.0.1").port(port)).expect("bind");
         let addr = server.local_addr();
         let handle = server.handle();
         let thread = std::thread::spawn(move || server.run().expect("server loop"));
