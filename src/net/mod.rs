@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod control;
 pub mod http;
+pub mod origin;
 pub mod outbox;
 pub mod server;
 pub mod wire;

@@ -15,6 +15,7 @@ use crate::engine::Outbound;
 use crate::hooks::{Context, CustomMessage, OpenRequest};
 use crate::net::connection::{Connection, Ending, HeadStatus, Inbound, ReadStatus};
 use crate::net::http::{self, Route};
+use crate::net::origin;
 use crate::store::ConnId;
 
 impl Server {
@@ -100,7 +101,7 @@ impl Server {
         match http::route(req) {
             Route::Page { head_only } => self.respond(token, &http::page(head_only), now),
             Route::Reject(status) => self.respond(token, &http::error(status), now),
-            Route::Upgrade { .. } if !http::origin_allowed(req, &self.config.allowed_origins) => {
+            Route::Upgrade { .. } if !origin::origin_allowed(req, &self.config.allowed_origins) => {
                 let origin = req.header("origin").unwrap_or_default();
                 warn!("{peer}: WebSocket from origin {origin:?} refused (see --allow-origin)");
                 self.respond(

@@ -20,89 +20,23 @@ use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use mio::net::TcpStream;
-use tungstenite::Message;
-use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 
 use super::http::{self, HeadError, Status};
-use super::wire::{InBuf, Wire};
-use crate::protocol::frame::FrameRef;
+
+mod batch;
+mod open;
+
+use super::wire::Wire;
+pub use batch::{Batch, Inbound};
 
 /// tungstenite's own read buffer per connection. Its default (128 KiB) would
 /// cost 1.3 GB at 10,000 connections. Ours is fed from the server's shared
 /// buffer (see `net::wire`), so it only needs to hold a frame header and a
 /// small message; larger frames grow it on demand.
 const TUNGSTENITE_READ_BUFFER: usize = 512;
-
-/// A message received from a client, borrowed from a [`Batch`].
-#[derive(Debug)]
-pub enum Inbound<'a> {
-    /// A text frame (tungstenite has checked it is UTF-8).
-    Text(&'a str),
-    /// A binary frame; kvws accepts it when it is UTF-8 JSON.
-    Binary(&'a [u8]),
-}
-
-/// The messages of one read round, copied out of tungstenite's buffer.
-///
-/// Copying a message is cheaper than keeping it: while a received payload
-/// is held, tungstenite's read buffer is shared and must be reallocated on
-/// its next read, and every payload costs atomic reference counting. Copied
-/// into one reusable buffer, the payloads are released as they are read.
-#[derive(Debug, Default)]
-pub struct Batch {
-    data: Vec<u8>,
-    /// (start, end, is binary) of each message in `data`.
-    spans: Vec<(usize, usize, bool)>,
-}
-
-impl Batch {
-    /// Messages in the batch.
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    /// Whether the batch is empty.
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
-    fn push_text(&mut self, text: &str) {
-        self.push(text.as_bytes(), false);
-    }
-
-    fn push(&mut self, bytes: &[u8], binary: bool) {
-        let start = self.data.len();
-        self.data.extend_from_slice(bytes);
-        self.spans.push((start, self.data.len(), binary));
-    }
-
-    /// The messages, in the order received.
-    pub fn iter(&self) -> impl Iterator<Item = Inbound<'_>> {
-        self.spans.iter().map(|&(start, end, binary)| {
-            let bytes = &self.data[start..end];
-            if binary {
-                return Inbound::Binary(bytes);
-            }
-            // SAFETY: text spans are only added by `push_text`, from a `&str`
-            // (tungstenite has validated it; validating again would cost as
-            // much as parsing the message).
-            Inbound::Text(unsafe { std::str::from_utf8_unchecked(bytes) })
-        })
-    }
-
-    /// Empties the batch, keeping its buffer unless a burst made it large.
-    pub fn clear(&mut self) {
-        self.spans.clear();
-        self.data.clear();
-        if self.data.capacity() > 1 << 20 {
-            self.data = Vec::new();
-        }
-    }
-}
 
 /// How a read round ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -291,101 +225,6 @@ impl Connection {
         self.deadline = None;
     }
 
-    /// Reads messages into `batch` until the socket is dry, the connection
-    /// ends or `budget` messages are waiting.
-    pub fn read_messages(
-        &mut self,
-        shared: &mut InBuf,
-        batch: &mut Batch,
-        budget: usize,
-        now: Instant,
-    ) -> ReadStatus {
-        let State::Open { ws } = &mut self.state else {
-            return self.read_discard();
-        };
-        ws.get_mut().lend(shared);
-        let status = loop {
-            if batch.len() >= budget {
-                break ReadStatus::More;
-            }
-            let message = ws.read();
-            if message.is_ok() {
-                self.last_seen = now;
-                self.pinged = false;
-            }
-            match message {
-                // Requests that arrive after we started closing are not served.
-                Ok(Message::Text(t)) if !self.closing => batch.push_text(t.as_str()),
-                Ok(Message::Binary(b)) if !self.closing => batch.push(&b, true),
-                // Stop before tungstenite queues its close reply, so that replies
-                // to the requests read so far go out ahead of it.
-                Ok(Message::Close(_)) => break ReadStatus::End(Ending::Finish),
-                Ok(_) => {}
-                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    break ReadStatus::Drained;
-                }
-                Err(e) => break ReadStatus::End(ending_for(&e)),
-            }
-        };
-        ws.get_mut().give_back(shared);
-        status
-    }
-
-    /// Lingering close: read and discard until the peer's end of stream.
-    fn read_discard(&mut self) -> ReadStatus {
-        let Some(wire) = self.wire_mut() else {
-            return ReadStatus::End(Ending::Drop);
-        };
-        let mut sink = [0u8; 1024];
-        loop {
-            match wire.sock.read(&mut sink) {
-                Ok(0) => return ReadStatus::End(Ending::Drop),
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStatus::Drained,
-                Err(_) => return ReadStatus::End(Ending::Drop),
-            }
-        }
-    }
-
-    /// Queues a reply; returns `false` (and queues nothing) past `cap` bytes.
-    pub fn send_text(&mut self, json: &[u8], cap: usize) -> bool {
-        match self.open_wire(json.len(), cap) {
-            Some(wire) => {
-                wire.out.push_text(json);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Queues a framed notification; returns `false` (and queues nothing)
-    /// past `cap` bytes.
-    pub fn send_frame(&mut self, frame: FrameRef, cap: usize) -> bool {
-        match self.open_wire(frame.bytes.len(), cap) {
-            Some(wire) => {
-                wire.out.push_frame(frame);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn open_wire(&mut self, adding: usize, cap: usize) -> Option<&mut Wire> {
-        if self.closing || self.overflowed {
-            return None;
-        }
-        let State::Open { ws } = &mut self.state else {
-            return None;
-        };
-        let wire = ws.get_mut();
-        if wire.out.len() + adding > cap {
-            self.overflowed = true;
-            return None;
-        }
-        Some(wire)
-    }
-
     /// Starts the close handshake: sends a close frame and waits (up to
     /// `timeout`) for the client's. A connection that overflowed its queue
     /// first loses what it had not started receiving.
@@ -467,51 +306,9 @@ impl Connection {
         Ok(done)
     }
 
-    /// Keeps an open, idle connection honest: returns `Idle::Ping` once half
-    /// of `timeout` has passed in silence (and sends the ping), and
-    /// `Idle::Dead` when all of it has.
-    pub fn check_idle(&mut self, now: Instant, timeout: Duration) -> Idle {
-        let State::Open { ws } = &mut self.state else {
-            return Idle::Fine;
-        };
-        if self.closing {
-            return Idle::Fine;
-        }
-        let silent = now.saturating_duration_since(self.last_seen);
-        if silent >= timeout {
-            return Idle::Dead;
-        }
-        if silent >= timeout / 2 && !self.pinged {
-            self.pinged = true;
-            let _ = ws.write(Message::Ping(Bytes::from_static(b"kvws")));
-            return Idle::Ping;
-        }
-        Idle::Fine
-    }
-
     /// Whether the current phase's deadline has passed.
     pub fn timed_out(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|d| now >= d)
-    }
-
-    /// Whether the socket already holds input read ahead of tungstenite.
-    pub fn has_buffered_input(&self) -> bool {
-        match &self.state {
-            State::Open { ws } => ws.get_ref().has_buffered_input(),
-            _ => false,
-        }
-    }
-}
-
-/// Maps a tungstenite read error to how the connection ends.
-fn ending_for(e: &WsError) -> Ending {
-    match e {
-        WsError::ConnectionClosed => Ending::Finish,
-        WsError::Capacity(_) => Ending::Fail(CloseCode::Size, "message too large"),
-        WsError::Utf8(_) => Ending::Fail(CloseCode::Invalid, "text message is not valid UTF-8"),
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Ending::Drop,
-        WsError::Protocol(_) => Ending::Fail(CloseCode::Protocol, "WebSocket protocol error"),
-        _ => Ending::Drop,
     }
 }
 
