@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod peer;
+pub mod proxy;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread::JoinHandle;
