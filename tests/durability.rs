@@ -21,17 +21,32 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A running `kvws` process, killed when dropped so that a failing test
+/// leaves no server behind.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `kvws` on a free port; returns it and its address once it listens.
-fn start(dir: &Path, fsize_limit: Option<u64>) -> (Child, SocketAddr) {
+fn start(dir: &Path, fsize_limit: Option<u64>) -> (Daemon, SocketAddr) {
     let mut cmd = Command::new(KVWS);
     cmd.args(["--port", "0", "--fsync", "always", "--data-dir"])
         .arg(dir);
     cmd.stderr(Stdio::piped()).stdout(Stdio::null());
-    if let Some(limit) = fsize_limit {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
-        unsafe {
-            cmd.pre_exec(move || {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl and setrlimit are async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(move || {
+            // If the test process itself dies, so does its server.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(limit) = fsize_limit {
                 let lim = libc::rlimit {
                     rlim_cur: limit,
                     rlim_max: libc::RLIM_INFINITY,
@@ -39,9 +54,9 @@ fn start(dir: &Path, fsize_limit: Option<u64>) -> (Child, SocketAddr) {
                 if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
     let mut child = cmd.spawn().expect("spawn kvws");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -53,13 +68,14 @@ fn start(dir: &Path, fsize_limit: Option<u64>) -> (Child, SocketAddr) {
     };
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    (Daemon(child), addr)
 }
 
-fn stop(mut child: Child) {
+/// Stops the server the way an operator does (SIGTERM) and waits for it.
+fn stop(mut daemon: Daemon) {
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
+    unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
+    daemon.0.wait().unwrap();
 }
 
 /// A small deterministic random sequence (the seed is printed on failure).
@@ -142,8 +158,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
             .collect();
         std::thread::sleep(Duration::from_millis(30 + rng.next(300)));
         let mut child = child;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
         for h in handles {
             for (key, (acked, sent)) in h.join().unwrap() {
                 let e = expected.entry(key).or_insert((0, 0));
@@ -212,7 +228,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     // SAFETY: prlimit on our own child with a struct we own.
     let r = unsafe {
         libc::prlimit(
-            child.id() as i32,
+            child.0.id() as i32,
             libc::RLIMIT_FSIZE,
             &unlimited,
             std::ptr::null_mut(),

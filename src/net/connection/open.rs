@@ -14,18 +14,20 @@ use crate::protocol::frame::FrameRef;
 
 impl Connection {
     /// Reads messages into `batch` until the socket is dry, the connection
-    /// ends or `budget` messages are waiting.
+    /// ends or `budget` messages are waiting. `short_read_drains`: see
+    /// [`Wire::lend`].
     pub fn read_messages(
         &mut self,
         shared: &mut InBuf,
         batch: &mut Batch,
         budget: usize,
         now: Instant,
+        short_read_drains: bool,
     ) -> ReadStatus {
         let State::Open { ws } = &mut self.state else {
             return self.read_discard();
         };
-        ws.get_mut().lend(shared);
+        ws.get_mut().lend(shared, short_read_drains);
         let status = loop {
             if batch.len() >= budget {
                 break ReadStatus::More;

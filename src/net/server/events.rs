@@ -20,7 +20,15 @@ use crate::store::ConnId;
 
 impl Server {
     /// Reads whatever the connection's phase reads; returns messages handled.
-    pub(super) fn on_readable(&mut self, token: ConnId, now: Instant, now_ms: u64) -> usize {
+    /// `edge` says a readiness event without a hang-up or error brought us
+    /// here, so a short read may end the round (see `Wire::lend`).
+    pub(super) fn on_readable(
+        &mut self,
+        token: ConnId,
+        edge: bool,
+        now: Instant,
+        now_ms: u64,
+    ) -> usize {
         let Some(conn) = self.conns.get_mut(token) else {
             return 0;
         };
@@ -40,7 +48,7 @@ impl Server {
             return 0;
         }
         let mut batch = std::mem::take(&mut self.batch);
-        let status = conn.read_messages(&mut self.shared_input, &mut batch, READ_BUDGET, now);
+        let status = conn.read_messages(&mut self.shared_input, &mut batch, READ_BUDGET, now, edge);
         let handled = batch.len();
         for msg in batch.iter() {
             match msg {
@@ -131,7 +139,7 @@ impl Server {
                 self.hooks
                     .on_established(&mut Context::new(&mut self.engine, &mut out, now_ms), token);
                 if self.conns[token].has_buffered_input() {
-                    self.on_readable(token, now, now_ms);
+                    self.on_readable(token, false, now, now_ms);
                 }
             }
         }

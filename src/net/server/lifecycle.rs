@@ -74,7 +74,7 @@ impl Server {
                 self.respond(token, &http::error(Status::Unavailable), now);
             } else {
                 // The head is often here already, sent right behind the SYN.
-                self.on_readable(token, now, unix_ms());
+                self.on_readable(token, false, now, unix_ms());
             }
         }
         accepted

@@ -67,7 +67,7 @@ pub struct Activity {
 pub struct Server {
     poll: Poll,
     events: Events,
-    ready: Vec<(Token, bool, bool)>,
+    ready: Vec<(Token, Readable, bool)>,
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
     conns: Slab<Connection>,
@@ -300,11 +300,13 @@ impl Server {
         let now_ms = unix_ms();
         self.ready.clear();
         self.ready.extend(self.events.iter().map(|e| {
-            (
-                e.token(),
-                e.is_readable() || e.is_read_closed() || e.is_error(),
-                e.is_writable(),
-            )
+            let hangup = e.is_read_closed() || e.is_error();
+            let readable = match (e.is_readable(), hangup) {
+                (_, true) => Readable::Hangup,
+                (true, false) => Readable::Edge,
+                (false, false) => Readable::No,
+            };
+            (e.token(), readable, e.is_writable())
         }));
         activity.events = self.ready.len();
 
@@ -325,14 +327,15 @@ impl Server {
                         // changes are durable.
                         events::mark_dirty(conn, t, &mut self.dirty);
                     }
-                    if readable {
-                        activity.messages += self.on_readable(t, now, now_ms);
+                    if readable != Readable::No {
+                        let edge = readable == Readable::Edge;
+                        activity.messages += self.on_readable(t, edge, now, now_ms);
                     }
                 }
             }
         }
         for t in std::mem::take(&mut self.pending) {
-            activity.messages += self.on_readable(t, now, now_ms);
+            activity.messages += self.on_readable(t, false, now, now_ms);
         }
         if self.accept_more && self.accept_paused_until.is_none_or(|t| now >= t) {
             activity.accepted = self.accept(now);
@@ -380,4 +383,16 @@ impl Server {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// What a readiness event says about reading.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Readable {
+    /// Nothing to read.
+    No,
+    /// New data: a short read drains the socket.
+    Edge,
+    /// The peer hung up or the socket failed: read until `WouldBlock` or
+    /// the end, since that end raises no further event.
+    Hangup,
 }
