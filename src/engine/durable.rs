@@ -71,7 +71,7 @@ impl Engine {
         self.journal.as_mut().map_or(Ok(()), |j| j.commit())
     }
 
-    /// Journal housekeeping (compaction); call every second or so.
+    /// Journal housekeeping (compaction); call once per loop step.
     pub fn maintain_journal(&mut self) {
         if let Some(j) = &mut self.journal {
             j.maintain(&self.store, self.rev);

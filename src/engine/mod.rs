@@ -164,7 +164,8 @@ pub trait Journal: Send {
     /// once per loop step, before that step's replies go out; an error is
     /// fatal (the changes are applied but may not be on disk).
     fn commit(&mut self) -> std::io::Result<()>;
-    /// Periodic housekeeping (compaction), with read access to the store.
+    /// Housekeeping (compaction), with read access to the store. Called
+    /// once per loop step, so it must be cheap when there is nothing to do.
     fn maintain(&mut self, store: &Store, rev: u64);
     /// Final commit and sync at shutdown.
     fn close(&mut self) -> std::io::Result<()>;

@@ -187,9 +187,14 @@ impl Log {
         Ok(())
     }
 
-    /// Writes and syncs everything, for rotation and shutdown.
+    /// Writes and syncs everything, for rotation and shutdown. The sync is
+    /// unconditional: with `everysec` the last second of committed records
+    /// may not be on disk yet, and a rotation must not let records of the
+    /// next log reach the disk before the end of this one (recovery would
+    /// find a gap in the revisions).
     pub fn finish(&mut self, syncer: Option<&Syncer>) -> io::Result<()> {
-        self.commit(true)?;
+        self.commit(false)?;
+        self.file.sync_data()?;
         if let Some(s) = syncer {
             s.clear();
         }

@@ -34,14 +34,18 @@ pub mod snapshot;
 mod sync;
 
 pub use self::log::Fsync;
-use self::log::{Log, file_name, sync_dir};
+use self::log::Log;
 use compact::Compaction;
 use record::Record;
-use recover::{SNAPSHOT, SNAPSHOT_TMP, Tail};
+use recover::{SNAPSHOT_TMP, Tail};
 use sync::Syncer;
 
 /// How long to wait before retrying a compaction that failed.
 const COMPACTION_RETRY: Duration = Duration::from_secs(60);
+/// How often the loop's calls to `maintain` look at the log's size and the
+/// compaction child: often enough to react within a few milliseconds,
+/// rarely enough to cost nothing per step.
+const CHECK_EVERY: Duration = Duration::from_millis(10);
 
 /// Persistence settings (from [`Config`](crate::Config)).
 #[derive(Clone, Debug)]
@@ -63,7 +67,12 @@ pub struct Persistence {
     options: Options,
     _lock: File,
     log: Log,
+    /// Syncs in the background: every second with `everysec`, and ahead of
+    /// a rotation with `everysec` and `never` (`always` syncs every commit).
     syncer: Option<Syncer>,
+    /// The background sync a compaction waits for before rotating.
+    presync: Option<u64>,
+    next_check: Instant,
     compaction: Option<Compaction>,
     /// Bytes in older log generations not yet covered by a snapshot.
     older_logs: u64,
@@ -112,8 +121,11 @@ impl Persistence {
             );
         }
         let syncer = match options.fsync {
-            Fsync::EverySec => Some(Syncer::start(log.file().map_err(opened)?).map_err(opened)?),
-            _ => None,
+            Fsync::Always => None,
+            policy => Some(
+                Syncer::start(log.file().map_err(opened)?, policy == Fsync::EverySec)
+                    .map_err(opened)?,
+            ),
         };
         let older_logs = recovered.log_bytes.saturating_sub(log.len());
         Ok(Persistence {
@@ -121,6 +133,8 @@ impl Persistence {
             _lock: lock,
             log,
             syncer,
+            presync: None,
+            next_check: Instant::now(),
             compaction: None,
             older_logs,
             retry_after: None,
@@ -139,34 +153,13 @@ impl Persistence {
             s.switch(self.log.file()?);
         }
         let paused = Instant::now();
-        self.compaction = Some(Compaction::start(
-            &dir.join(SNAPSHOT_TMP),
-            store,
-            self.log.generation(),
-            rev,
-        )?);
+        self.compaction = Some(Compaction::start(&dir, store, self.log.generation(), rev)?);
         info!(
             "compacting {} bytes of log into a snapshot of {} keys (fork took {:?})",
             self.older_logs,
             store.len(),
             paused.elapsed()
         );
-        Ok(())
-    }
-
-    fn finish_compaction(&mut self, compaction: Compaction) -> io::Result<()> {
-        let dir = &self.options.dir;
-        std::fs::rename(dir.join(SNAPSHOT_TMP), dir.join(SNAPSHOT))?;
-        sync_dir(dir)?;
-        for generation in (0..compaction.generation).rev() {
-            match std::fs::remove_file(dir.join(file_name(generation))) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(e) => return Err(e),
-            }
-        }
-        info!("compaction done in {:?}", compaction.started.elapsed());
-        self.older_logs = 0;
         Ok(())
     }
 
@@ -224,6 +217,7 @@ impl Journal for Persistence {
         self.log.commit(self.options.fsync == Fsync::Always)?;
         if let Some(s) = &self.syncer
             && had_data
+            && self.options.fsync == Fsync::EverySec
         {
             s.mark_dirty();
         }
@@ -231,24 +225,45 @@ impl Journal for Persistence {
     }
 
     fn maintain(&mut self, store: &Store, rev: u64) {
+        // Rotate as soon as the background sync asked for is done, while
+        // little has been written since.
+        if let Some(ticket) = self.presync {
+            if self.syncer.as_ref().is_some_and(|s| !s.is_done(ticket)) {
+                return;
+            }
+            self.presync = None;
+            if let Err(e) = self.start_compaction(store, rev) {
+                warn!("cannot start a compaction: {e}; retrying in {COMPACTION_RETRY:?}");
+                self.retry_after = Some(Instant::now() + COMPACTION_RETRY);
+            }
+            return;
+        }
+        // Called every loop step: look no more often than needed.
+        let now = Instant::now();
+        if now < self.next_check {
+            return;
+        }
+        self.next_check = now + CHECK_EVERY;
         if let Some(c) = &self.compaction {
             match c.poll() {
                 None => return,
-                Some(result) => {
-                    let c = self.compaction.take().expect("present");
-                    let finished = result
-                        .map_err(io::Error::other)
-                        .and_then(|()| self.finish_compaction(c));
-                    if let Err(e) = finished {
-                        warn!(
-                            "compaction failed: {e}; the logs are intact, retrying in {COMPACTION_RETRY:?}"
-                        );
-                        let _ = std::fs::remove_file(self.options.dir.join(SNAPSHOT_TMP));
-                        self.retry_after = Some(Instant::now() + COMPACTION_RETRY);
-                    }
-                    return;
+                Some(Ok(())) => {
+                    info!("compaction done in {:?}", c.started.elapsed());
+                    self.older_logs = 0;
+                }
+                Some(Err(e)) => {
+                    // Either the snapshot was not renamed into place (the
+                    // logs still hold everything) or it was and only some
+                    // covered logs remain, which the next start removes.
+                    warn!(
+                        "compaction failed: {e}; no data is lost, retrying in {COMPACTION_RETRY:?}"
+                    );
+                    let _ = std::fs::remove_file(self.options.dir.join(SNAPSHOT_TMP));
+                    self.retry_after = Some(now + COMPACTION_RETRY);
                 }
             }
+            self.compaction = None;
+            return;
         }
         let logs = self.older_logs + self.log.len();
         let threshold = self.options.compact_min.max(
@@ -256,13 +271,21 @@ impl Journal for Persistence {
                 .compact_factor
                 .saturating_mul(store.bytes() as u64),
         );
-        if logs < threshold || self.retry_after.is_some_and(|t| Instant::now() < t) {
+        if logs < threshold || self.retry_after.is_some_and(|t| now < t) {
             return;
         }
         self.retry_after = None;
-        if let Err(e) = self.start_compaction(store, rev) {
-            warn!("cannot start a compaction: {e}; retrying in {COMPACTION_RETRY:?}");
-            self.retry_after = Some(Instant::now() + COMPACTION_RETRY);
+        match &self.syncer {
+            // Have the bulk of the log synced in the background first, so
+            // that the rotation only syncs the last few milliseconds.
+            Some(s) => self.presync = Some(s.request()),
+            // With `always` every commit was synced already.
+            None => {
+                if let Err(e) = self.start_compaction(store, rev) {
+                    warn!("cannot start a compaction: {e}; retrying in {COMPACTION_RETRY:?}");
+                    self.retry_after = Some(now + COMPACTION_RETRY);
+                }
+            }
         }
     }
 

@@ -114,7 +114,6 @@ impl Server {
 
     pub(super) fn tick(&mut self, now: Instant) {
         self.check_idle(now);
-        self.engine.maintain_journal();
         self.scratch.clear();
         self.scratch.extend(
             self.conns

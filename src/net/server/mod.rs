@@ -348,6 +348,7 @@ impl Server {
             self.tick(now);
             self.next_tick = now + self.tick_every;
         }
+        self.engine.maintain_journal();
         if self.flags.shutdown_requested() && self.stopping.is_none() {
             self.begin_shutdown(now);
         }
