@@ -36,6 +36,8 @@ impl Compaction {
     /// of `dir` preceding log `generation`, then removes the older logs.
     pub fn start(dir: &Path, store: &Store, generation: u64, rev: u64) -> io::Result<Compaction> {
         let started = Instant::now();
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
         // SAFETY: after fork the child only writes a file and calls _exit;
         // it does not return into the server's code.
         let pid = unsafe { libc::fork() };
@@ -43,8 +45,22 @@ impl Compaction {
             return Err(io::Error::last_os_error());
         }
         if pid == 0 {
-            // SAFETY: close_range and _exit are async-signal-safe.
-            unsafe { libc::close_range(3, u32::MAX, 0) };
+            // SAFETY: close_range, prctl, getppid and _exit are
+            // async-signal-safe.
+            unsafe {
+                libc::close_range(3, u32::MAX, 0);
+                // The child must not outlive the server: a server started
+                // on the directory after a crash would race its rename and
+                // removals. (Checking the parent after arming the signal
+                // covers a parent that died before it was armed.) Linux
+                // sends it when the forking *thread* ends; a server whose
+                // loop moves to another thread mid-compaction loses the
+                // snapshot, which is retried, never its data.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+            }
             let code = match replace_snapshot(dir, store, generation, rev) {
                 Ok(()) => 0,
                 Err(_) => 1,

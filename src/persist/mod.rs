@@ -2,7 +2,7 @@
 //! directory (`--data-dir`), so that no acknowledged write is lost.
 //!
 //! ```text
-//! DIR/lock                   flock held while a server uses DIR
+//! DIR/lock                   record lock held while a server uses DIR
 //! DIR/snapshot.kvws          every durable key at some revision R
 //! DIR/wal-0000000007.log     the changes after R, in order
 //! DIR/wal-0000000008.log     ... continued after a compaction started
@@ -15,9 +15,8 @@
 //! are deleted once the snapshot is safely renamed into place. Start-up loads
 //! the snapshot and replays the logs ([`recover`]).
 
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ::log::{error, info, warn};
@@ -26,6 +25,7 @@ use crate::engine::{Engine, Journal};
 use crate::store::Store;
 
 pub mod compact;
+mod lock;
 pub mod log;
 mod map;
 pub mod record;
@@ -36,6 +36,7 @@ mod sync;
 pub use self::log::Fsync;
 use self::log::Log;
 use compact::Compaction;
+use lock::DirLock;
 use record::Record;
 use recover::{SNAPSHOT_TMP, Tail};
 use sync::Syncer;
@@ -65,7 +66,7 @@ pub struct Options {
 /// The journal over a data directory.
 pub struct Persistence {
     options: Options,
-    _lock: File,
+    _lock: DirLock,
     log: Log,
     /// Syncs in the background: every second with `everysec`, and ahead of
     /// a rotation with `everysec` and `never` (`always` syncs every commit).
@@ -95,7 +96,7 @@ impl Persistence {
         let dir = &options.dir;
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let lock = lock(dir)?;
+        let lock = DirLock::acquire(dir)?;
         // A file size limit must fail writes (EFBIG), not kill the server.
         // SAFETY: ignoring a signal is always sound.
         unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
@@ -295,39 +296,5 @@ impl Journal for Persistence {
             let _ = std::fs::remove_file(self.options.dir.join(SNAPSHOT_TMP));
         }
         self.log.finish(self.syncer.as_ref())
-    }
-}
-
-/// Takes the directory's lock: a second server on the same directory is
-/// refused. It is an `flock`, released by the kernel when its holder dies,
-/// so a crashed server never blocks a restart.
-fn lock(dir: &Path) -> Result<File, String> {
-    let path = dir.join("lock");
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => {
-            let _ = file.set_len(0);
-            let _ = std::os::unix::fs::FileExt::write_all_at(
-                &file,
-                format!("{}\n", std::process::id()).as_bytes(),
-                0,
-            );
-            Ok(file)
-        }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            Err(format!(
-                "{} is in use by another kvws server (pid {}); a data directory serves one server at a time",
-                dir.display(),
-                holder.trim()
-            ))
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
     }
 }
