@@ -16,18 +16,23 @@
 //!       subscriptions  (id, key | prefix) → connections, and back
 //!       history        recent changes, for resuming with `since`
 //!       expiry         keys ordered by deadline
+//!       auth           tokens (HS256 JWT) and what each connection may do
 //!       engine         applies one request; says who gets which bytes
+//! disk  persist        write-ahead log, snapshots, recovery, compaction
 //! shell net            the poll loop (Server), connections, HTTP, signals
 //!       hooks          callbacks into an embedding program
-//! faces cli            the `kvws` command line (src/main.rs is a thin main)
+//! faces client         a blocking client library
+//!       cli            the `kvws` command line (src/main.rs is a thin main)
 //!       load           the load generator behind `kvws load`
 //! ```
 //!
 //! The path of a `set`: the socket is readable → the connection reads frames
 //! until `WouldBlock` → each message goes to [`engine::Engine::handle`] →
-//! the store is updated, the revision bumped, the notification encoded and
-//! framed *once* → the same bytes are queued for every subscriber → the
-//! server flushes every connection with output once, before it sleeps.
+//! the change is appended to the journal (with `--data-dir`), the store
+//! updated, the revision bumped, the notification encoded and framed *once*
+//! → the same bytes are queued for every subscriber → the journal is
+//! committed (one `fdatasync` for the whole step with `--fsync always`) →
+//! the server flushes every connection with output once, before it sleeps.
 //!
 //! # Embedding
 //!
