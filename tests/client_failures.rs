@@ -98,6 +98,7 @@ fn raw_requests_get_a_req_and_unanswered_ones_time_out() {
     ));
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(c.is_connected());
+    c.set_request_timeout(PATIENCE);
     assert_eq!(c.get("a", "k").unwrap().rev, 0);
     // `send` does not wait: its reply is an event.
     c.send(r#"{"type":"echo","req":"sent"}"#).unwrap();
@@ -147,9 +148,10 @@ fn connection_failures_are_typed() {
 #[test]
 fn keepalive_pings_keep_a_quiet_connection_and_drop_a_dead_one() {
     let server = TestServer::start();
-    let every = Some(Duration::from_millis(50));
+    // Several ping rounds, each with room for a slow machine to answer.
+    let every = Some(Duration::from_millis(250));
     let mut quiet = subscriber(&server.url()).with_keepalive(every);
-    let nothing = quiet.next(Some(Duration::from_millis(400))).unwrap();
+    let nothing = quiet.next(Some(Duration::from_millis(1500))).unwrap();
     assert!(nothing.is_none(), "{nothing:?}");
     assert!(quiet.is_connected());
     // A peer that completes the handshake, then never reads or answers.
@@ -166,14 +168,16 @@ fn keepalive_pings_keep_a_quiet_connection_and_drop_a_dead_one() {
         Some(Notice::Lost(e)) => assert!(e.to_string().contains("no answer to a ping"), "{e}"),
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // A ping after 250 ms and 250 ms for its answer; well before PATIENCE.
+    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[test]
 fn a_late_reply_is_dropped_not_taken_for_the_next_one() {
     let (url, _) = auth_peer();
-    let mut c =
-        Client::connect_with(&url, &ConnectOptions::timeout(Duration::from_millis(100))).unwrap();
+    let mut c = Client::connect_with(&url, &ConnectOptions::timeout(PATIENCE)).unwrap();
+    // The peer answers `slow` after 300 ms.
+    c.set_request_timeout(Duration::from_millis(100));
     assert!(matches!(
         c.request(r#"{"type":"slow"}"#),
         Err(Error::Timeout)

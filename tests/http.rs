@@ -103,11 +103,12 @@ fn a_request_head_that_never_finishes_times_out_with_408() {
     let timeout = Duration::from_millis(300);
     let server = TestServer::with(kvws::Config::default().handshake_timeout(timeout));
     let mut bystander = server.client();
+    // Taken before connecting: the server's timeout runs from its accept.
+    let start = Instant::now();
     let mut stalled = TcpStream::connect(server.addr).unwrap();
     stalled
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let start = Instant::now();
     stalled.write_all(b"GET / HTTP/1.1\r\nHost: slow").unwrap();
     let mut reply = Vec::new();
     stalled.read_to_end(&mut reply).unwrap();

@@ -48,8 +48,9 @@ impl Shell {
 
     fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
+        // One write (a pipe write this small is atomic), so the shell never
+        // exits between the parts of a line.
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
     }
 
     fn expect(&self, want: &str) {
@@ -206,8 +207,9 @@ fn notifications_print_as_they_come() {
     shell.type_line("get k");
     // The change of k was not printed: the reply is the next line.
     shell.expect(r#"{"type":"value","id":"a","key":"k","value":4,"rev":4,"req":4}"#);
-    shell.type_line("q");
-    shell.type_line("get k");
+    // What follows `q` is never run (both lines in one write: the shell may
+    // be gone before a second one).
+    shell.type_line("q\nget k");
     let (code, out, err) = shell.finish();
     assert_eq!((code, out, err), (0, vec![], vec![]));
 }

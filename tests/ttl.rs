@@ -17,29 +17,31 @@ fn keys_expire_in_deadline_order_with_reason_expired() {
     );
     let mut w = server.client();
     let start = Instant::now();
+    // All five sets go in one batch, so that no deadline can pass before
+    // the last of them is applied, however slow the machine.
     for (key, ttl) in [
-        ("third", 600),
-        ("first", 200),
-        ("second", 400),
-        ("kept", 200),
+        ("third", 900),
+        ("first", 300),
+        ("second", 600),
+        ("kept", 300),
     ] {
         w.send(&format!(
             r#"{{"type":"set","id":"a","key":"{key}","value":1,"ttl_ms":{ttl}}}"#
         ));
+    }
+    // A set without ttl_ms makes the key permanent again.
+    w.send(r#"{"type":"set","id":"a","key":"kept","value":2}"#);
+    for _ in 0..4 {
         w.recv();
         watcher.recv();
     }
-    // A set without ttl_ms makes the key permanent again.
-    w.call(
-        r#"{"type":"set","id":"a","key":"kept","value":2}"#,
-        &[r#"{"type":"value","id":"a","key":"kept","value":2,"rev":5}"#],
-    );
+    w.expect(r#"{"type":"value","id":"a","key":"kept","value":2,"rev":5}"#);
     watcher.recv();
     watcher.expect(r#"{"type":"deleted","id":"a","key":"first","rev":6,"reason":"expired"}"#);
-    assert!(start.elapsed() >= Duration::from_millis(200));
+    assert!(start.elapsed() >= Duration::from_millis(300));
     watcher.expect(r#"{"type":"deleted","id":"a","key":"second","rev":7,"reason":"expired"}"#);
     watcher.expect(r#"{"type":"deleted","id":"a","key":"third","rev":8,"reason":"expired"}"#);
-    assert!(start.elapsed() >= Duration::from_millis(600));
+    assert!(start.elapsed() >= Duration::from_millis(900));
     w.call(
         r#"{"type":"get","id":"a","key":"third"}"#,
         &[r#"{"type":"value","id":"a","key":"third","value":null,"rev":0}"#],
@@ -59,12 +61,12 @@ fn a_new_ttl_replaces_the_old_one() {
         r#"{"type":"subscribe","id":"a","key":"k"}"#,
         &[r#"{"type":"value","id":"a","key":"k","value":null,"rev":0}"#],
     );
-    w.send(r#"{"type":"set","id":"a","key":"k","value":1,"ttl_ms":100}"#);
+    w.send(r#"{"type":"set","id":"a","key":"k","value":1,"ttl_ms":1000}"#);
     w.send(r#"{"type":"set","id":"a","key":"k","value":2,"ttl_ms":60000}"#);
     for _ in 0..4 {
         w.recv();
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(1500));
     w.call(
         r#"{"type":"get","id":"a","key":"k"}"#,
         &[r#"{"type":"value","id":"a","key":"k","value":2,"rev":2}"#],
