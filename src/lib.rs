@@ -12,7 +12,8 @@
 //!
 //! ```text
 //! core  protocol       parse a frame into a request; encode and frame replies
-//!       store          HashMap id → key → entry (exact JSON text, revision)
+//!       store          HashMap id → key → entry (exact JSON text, revision),
+//!                      large maps sharded so that no growth stalls the loop
 //!       subscriptions  (id, key | prefix) → connections, and back
 //!       history        recent changes, for resuming with `since`
 //!       expiry         keys ordered by deadline

@@ -1,4 +1,6 @@
-//! The key-value store: application id → key → entry, in plain `HashMap`s.
+//! The key-value store: application id → key → entry, in plain `HashMap`s
+//! (large ones spread over several, [`keymap`], so that none stalls the loop
+//! when it grows).
 //!
 //! No networking, no JSON framing, no notion of subscribers: the store keeps
 //! each value as the exact JSON text a client sent, with the revision of the
@@ -10,8 +12,12 @@
 //! first time it is asked an ordered question and keeps it up to date from
 //! then on: applications that never list pay nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ops::Bound;
+
+pub mod keymap;
+
+use keymap::KeyMap;
 
 /// Bytes charged per key on top of its name and value: the hash-table slot,
 /// the two allocations' headers and the entry's fixed fields. An estimate,
@@ -48,7 +54,7 @@ impl Entry {
 
 #[derive(Default)]
 struct Namespace {
-    map: HashMap<Box<str>, Entry>,
+    map: KeyMap<Entry>,
     /// Keys in byte order; `None` until an ordered query needs it.
     ordered: Option<BTreeSet<Box<str>>>,
 }
@@ -57,14 +63,14 @@ impl Namespace {
     fn ordered(&mut self) -> &BTreeSet<Box<str>> {
         let map = &self.map;
         self.ordered
-            .get_or_insert_with(|| map.keys().cloned().collect())
+            .get_or_insert_with(|| map.iter().map(|(k, _)| k.into()).collect())
     }
 }
 
 /// The store itself.
 #[derive(Default)]
 pub struct Store {
-    spaces: HashMap<Box<str>, Namespace>,
+    spaces: KeyMap<Namespace>,
     keys: usize,
     bytes: usize,
 }
@@ -90,14 +96,15 @@ impl Store {
             Some(space) => space,
             None => {
                 self.bytes += id.len() + ENTRY_OVERHEAD;
-                self.spaces.entry(id.into()).or_default()
+                self.spaces.insert_new(id.into(), Namespace::default());
+                self.spaces.get_mut(id).expect("just inserted")
             }
         };
         self.bytes += cost(key, &entry.value);
         let old = match space.map.get_mut(key) {
             Some(slot) => Some(std::mem::replace(slot, entry)),
             None => {
-                space.map.insert(key.into(), entry);
+                space.map.insert_new(key.into(), entry);
                 if let Some(ordered) = &mut space.ordered {
                     ordered.insert(key.into());
                 }
@@ -194,7 +201,7 @@ impl Store {
             if out.len() == max {
                 return None;
             }
-            out.push((&**k, &map[k]));
+            out.push((&**k, map.get(k).expect("indexed keys are stored")));
         }
         Some(out)
     }
@@ -218,7 +225,7 @@ impl Store {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &Entry)> {
         self.spaces
             .iter()
-            .flat_map(|(id, s)| s.map.iter().map(move |(k, e)| (&**id, &**k, e)))
+            .flat_map(|(id, s)| s.map.iter().map(move |(k, e)| (id, k, e)))
     }
 }
 
