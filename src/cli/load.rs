@@ -209,14 +209,10 @@ fn config(m: &Matches) -> Result<(LoadConfig, std::time::Duration, std::time::Du
 /// Runs `kvws load ARGS`; returns the exit code.
 pub fn run(program: &str, args: &[String]) -> i32 {
     let opts = options();
-    let m = match opts.parse(args) {
+    let m = match super::parse_args(program, &opts, args, |o| usage(program, o)) {
         Ok(m) => m,
-        Err(e) => return super::usage_error(program, &e.to_string()),
+        Err(code) => return code,
     };
-    if m.opt_present("help") {
-        print!("{}", usage(program, &opts));
-        return 0;
-    }
     let (config, warmup, duration) = match config(&m) {
         Ok(c) => c,
         Err(e) => return super::usage_error(&format!("{program} load"), &e),

@@ -26,6 +26,25 @@ pub fn main(args: Vec<String>) -> i32 {
     }
 }
 
+/// Parses a subcommand's `args` against `opts`. `Err` carries the exit
+/// code once the parse error (2) or the `--help` text from `help` (0) has
+/// been printed, so that every subcommand answers both the same way.
+fn parse_args(
+    program: &str,
+    opts: &getopts::Options,
+    args: &[String],
+    help: impl FnOnce(&getopts::Options) -> String,
+) -> Result<getopts::Matches, i32> {
+    match opts.parse(args) {
+        Err(e) => Err(usage_error(program, &e.to_string())),
+        Ok(m) if m.opt_present("help") => {
+            print!("{}", help(opts));
+            Err(0)
+        }
+        Ok(m) => Ok(m),
+    }
+}
+
 /// Reports a usage error the way every subcommand does; returns exit code 2.
 fn usage_error(program: &str, message: &str) -> i32 {
     eprintln!("{program}: {message}\nTry '{program} --help'.");

@@ -252,17 +252,14 @@ fn log_level(m: &Matches) -> Result<LevelFilter, String> {
 /// Runs the server; returns the process exit code.
 pub fn run(program: &str, args: &[String]) -> i32 {
     let opts = options();
-    let m = match opts.parse(args) {
-        Ok(m) => m,
-        Err(e) => return super::usage_error(program, &e.to_string()),
-    };
-    if m.opt_present("help") {
-        let brief = format!(
+    let m = match super::parse_args(program, &opts, args, |o| {
+        o.usage(&format!(
             "Usage: {program} [serve] [OPTIONS]\n\nA key-value store with real-time subscriptions over WebSockets.\nSizes take k, M, G suffixes; times take ms, s, m, h."
-        );
-        print!("{}", opts.usage(&brief));
-        return 0;
-    }
+        ))
+    }) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
     if m.opt_present("version") {
         println!("kvws {}", env!("CARGO_PKG_VERSION"));
         return 0;

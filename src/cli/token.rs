@@ -33,17 +33,14 @@ fn options() -> Options {
 /// Runs `kvws token ARGS`; prints the token and returns the exit code.
 pub fn run(program: &str, args: &[String]) -> i32 {
     let opts = options();
-    let m = match opts.parse(args) {
-        Ok(m) => m,
-        Err(e) => return super::usage_error(program, &e.to_string()),
-    };
-    if m.opt_present("help") {
-        let brief = format!(
+    let m = match super::parse_args(program, &opts, args, |o| {
+        o.usage(&format!(
             "Usage: {program} token --secret-file PATH [--role guest --id ID...|--role manager] [--access read|readwrite] [--ttl TIME]\n\nPrints a token signed with the server's secret."
-        );
-        print!("{}", opts.usage(&brief));
-        return 0;
-    }
+        ))
+    }) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
     match claims(&m) {
         Err(e) => super::usage_error(program, &e),
         Ok((path, claims)) => match Secret::from_file(Path::new(&path)) {
