@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, TestServer};
+use common::{PATIENCE, TestServer, lines};
 use kvws::Config;
 use kvws::auth::{Access, Claims, Role, Secret, mint};
 use kvws::client::{Client, SetOptions};
@@ -92,18 +92,6 @@ impl Drop for Shell {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn lines(from: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(from).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
 }
 
 /// Runs `script` through a shell on `url`; returns (code, stdout, stderr).

@@ -300,3 +300,18 @@ pub fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
     s.read_exact(&mut payload).unwrap();
     (h[0] & 0x0f, payload)
 }
+
+/// The lines a child process writes to `from`, as they come, read on a
+/// thread of their own so that a test can wait for one with a timeout.
+pub fn lines(from: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
