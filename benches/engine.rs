@@ -4,19 +4,22 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use kvws::Config;
 use kvws::engine::{Engine, Outbound};
 use kvws::protocol::frame::FrameRef;
+use kvws::{Config, ConnId};
+
+/// The connection that writes in the benches.
+const WRITER: ConnId = ConnId::from_raw(u64::MAX);
 
 /// Counts deliveries; the engine's cost is what is measured.
 #[derive(Default)]
 struct Count(usize);
 
 impl Outbound for Count {
-    fn send(&mut self, _: usize, json: &[u8]) {
+    fn send(&mut self, _: ConnId, json: &[u8]) {
         self.0 += black_box(json.len()).min(1);
     }
-    fn send_frame(&mut self, _: usize, frame: FrameRef<'_>) {
+    fn send_frame(&mut self, _: ConnId, frame: FrameRef<'_>) {
         self.0 += black_box(frame.bytes.len()).min(1);
     }
 }
@@ -28,11 +31,12 @@ fn engine_with(prefixes: impl Iterator<Item = String>) -> Engine {
     let mut e = Engine::new(&config, 0);
     let mut out = Count::default();
     for (conn, prefix) in prefixes.enumerate() {
+        let conn = ConnId::from(conn as u64);
         e.open(conn, None);
         let msg = format!(r#"{{"type":"subscribe","id":"app","prefix":"{prefix}"}}"#);
         e.handle(conn, &msg, 0, &mut out);
     }
-    e.open(usize::MAX, None);
+    e.open(WRITER, None);
     e
 }
 
@@ -68,7 +72,7 @@ fn prefix_writes(c: &mut Criterion) {
         let mut e = engine_with(prefixes.into_iter());
         let mut out = Count::default();
         group.bench_function(name, |b| {
-            b.iter(|| e.handle(usize::MAX, black_box(msg), 0, &mut out))
+            b.iter(|| e.handle(WRITER, black_box(msg), 0, &mut out))
         });
     }
     group.finish();
@@ -81,14 +85,14 @@ fn expiry(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut e = Engine::new(&Config::default().history_len(0), 0);
-                e.open(0, None);
+                e.open(WRITER, None);
                 let mut out = Count::default();
                 for i in 0..100_000 {
                     let msg = format!(
                         r#"{{"type":"set","id":"app","key":"k{i}","value":1,"ttl_ms":{}}}"#,
                         1 + i % 1000
                     );
-                    e.handle(0, &msg, 0, &mut out);
+                    e.handle(WRITER, &msg, 0, &mut out);
                 }
                 e
             },

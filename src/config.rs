@@ -44,6 +44,22 @@ pub struct Config {
     /// 8 MiB. Past it the client is disconnected with code 1008 (a slow
     /// consumer must not make the server hold every update for it forever).
     pub max_output_buffer: usize,
+    /// Largest message from a connection that has not authenticated yet,
+    /// when authentication is on. Default 16 KiB: an `auth` message with a
+    /// token is well under it, and strangers cannot make the server buffer
+    /// a megabyte each (at 10,000 connections that would be 10 GB).
+    pub preauth_message_size: usize,
+    /// Most bytes queued for a connection that has not authenticated yet,
+    /// when authentication is on. Default 64 KiB: a few replies; a
+    /// stranger that sends requests without reading the errors is closed
+    /// (1008) long before it holds much.
+    pub preauth_output_buffer: usize,
+    /// Most bytes all clients together may make the server hold in output
+    /// queues and in messages still arriving, like Redis's
+    /// `maxmemory-clients`. Default 256 MiB. Past it the connection holding
+    /// the most is closed with 1013 (try again later), so that many
+    /// connections each within their own limits cannot exhaust memory.
+    pub max_client_memory: usize,
     /// Longest `id`, `key` or `prefix`, in bytes. Default 1 KiB: names are
     /// names, and they are copied into every notification.
     pub max_name_length: usize,
@@ -129,6 +145,9 @@ impl Default for Config {
             max_connections: 10_000,
             max_message_size: 1 << 20,
             max_output_buffer: 8 << 20,
+            preauth_message_size: 16 << 10,
+            preauth_output_buffer: 64 << 10,
+            max_client_memory: 256 << 20,
             max_name_length: 1024,
             max_value_size: 1 << 20,
             max_memory: 256 << 20,
@@ -177,6 +196,12 @@ setters! {
     max_message_size: usize,
     /// Sets [`Config::max_output_buffer`].
     max_output_buffer: usize,
+    /// Sets [`Config::preauth_message_size`].
+    preauth_message_size: usize,
+    /// Sets [`Config::preauth_output_buffer`].
+    preauth_output_buffer: usize,
+    /// Sets [`Config::max_client_memory`].
+    max_client_memory: usize,
     /// Sets [`Config::max_name_length`].
     max_name_length: usize,
     /// Sets [`Config::max_value_size`].

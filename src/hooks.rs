@@ -10,9 +10,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::conn_id::ConnId;
 use crate::engine::{Engine, Outbound, StoreError};
 use crate::protocol::Json;
-use crate::store::ConnId;
 
 /// What a hook can do while it runs: message any connection and read or
 /// write the store (writes notify subscribers like a client's would).

@@ -44,13 +44,13 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use kvws::{Config, Context, CustomMessage, Hooks, Server};
+//! use kvws::{Config, ConnId, Context, CustomMessage, Hooks, Server};
 //!
 //! /// Answers `{"type":"ping"}` with `{"type":"pong"}`.
 //! struct Pong;
 //!
 //! impl Hooks for Pong {
-//!     fn on_message(&mut self, ctx: &mut Context<'_>, conn: usize, msg: &CustomMessage<'_>) -> bool {
+//!     fn on_message(&mut self, ctx: &mut Context<'_>, conn: ConnId, msg: &CustomMessage<'_>) -> bool {
 //!         if msg.kind != "ping" {
 //!             return false;
 //!         }
@@ -85,6 +85,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod conn_id;
 pub mod engine;
 pub mod expiry;
 pub mod history;
@@ -97,9 +98,9 @@ pub mod store;
 pub mod subscriptions;
 
 pub use config::Config;
+pub use conn_id::ConnId;
 pub use engine::StoreError;
 pub use hooks::{Context, CustomMessage, Hooks, NoHooks, OpenRequest, Refusal};
 pub use net::control::{Handle, Stats};
 pub use net::server::{Activity, Server};
 pub use protocol::ErrorCode;
-pub use store::ConnId;

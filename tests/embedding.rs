@@ -130,9 +130,21 @@ fn a_hook_can_refuse_a_connection_with_403() {
     assert!(reply.ends_with("403 Forbidden: not today\n"));
 }
 
+/// Remembers the id of every connection that opened.
+#[derive(Default, Clone)]
+struct Opened(Arc<std::sync::Mutex<Vec<ConnId>>>);
+
+impl Hooks for Opened {
+    fn on_established(&mut self, _: &mut Context<'_>, conn: ConnId) {
+        self.0.lock().unwrap().push(conn);
+    }
+}
+
 #[test]
 fn the_program_reads_and_writes_the_store_and_subscribers_hear_it() {
     let mut server = bind();
+    let opened = Opened::default();
+    server.set_hooks(opened.clone());
     let addr = server.local_addr();
     let (ready_tx, ready_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -159,7 +171,8 @@ fn the_program_reads_and_writes_the_store_and_subscribers_hear_it() {
         server.set("", "k", "1").unwrap_err().code,
         kvws::ErrorCode::BadRequest
     );
-    server.send(0, r#"{"type":"note","text":"from the program"}"#);
+    let first = opened.0.lock().unwrap()[0];
+    server.send(first, r#"{"type":"note","text":"from the program"}"#);
     go_tx.send(()).unwrap();
     let got = drive(&mut server, move || watcher.join().unwrap());
     assert_eq!(
@@ -224,4 +237,37 @@ fn service_reports_what_it_did_and_the_handle_wakes_and_stops_it() {
         0,
         "a stopped server does nothing"
     );
+}
+
+#[test]
+fn a_message_for_a_connection_that_has_gone_reaches_nobody() {
+    let mut server = bind();
+    let opened = Opened::default();
+    server.set_hooks(opened.clone());
+    let addr = server.local_addr();
+    // The first client comes and goes; the second takes its slot.
+    drive(&mut server, move || Client::connect(addr).close());
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let second = thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        ready_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        let first = c.recv();
+        c.expect_nothing_before_marker();
+        first
+    });
+    while opened.0.lock().unwrap().len() < 2 || ready_rx.try_recv().is_err() {
+        server.service(Some(Duration::from_millis(5))).unwrap();
+    }
+    let (gone, now) = {
+        let ids = opened.0.lock().unwrap();
+        (ids[0], ids[1])
+    };
+    assert_ne!(gone, now);
+    server.send(gone, r#"{"type":"note","text":"for the first"}"#);
+    server.send(now, r#"{"type":"note","text":"for the second"}"#);
+    go_tx.send(()).unwrap();
+    let got = drive(&mut server, move || second.join().unwrap());
+    assert_eq!(got, r#"{"type":"note","text":"for the second"}"#);
 }

@@ -161,7 +161,7 @@ proptest! {
 
     #[test]
     fn the_engine_answers_every_request_from_any_sequence(
-        messages in prop::collection::vec((0..3usize, any_message()), 1..40),
+        messages in prop::collection::vec((0..3u64, any_message()), 1..40),
         with_auth in any::<bool>(),
     ) {
         let secret = b"a secret of thirty-two bytes, ok";
@@ -171,7 +171,7 @@ proptest! {
         let mut engine = Engine::new(&config, 0);
         let mut out = Tally::default();
         for conn in 0..3 {
-            engine.open(conn, None);
+            engine.open(ConnId::from(conn), None);
         }
         let mut now = 1_000_000;
         if with_auth {
@@ -180,20 +180,21 @@ proptest! {
             let exp = now / 1000 + 1;
             for (conn, role, ids) in [(0, Role::Manager, vec![]), (1, Role::Guest, vec!["app".to_string()])] {
                 let token = mint(secret, &Claims { role, ids, access: Access::ReadWrite, exp, nbf: None });
-                engine.handle(conn, &format!(r#"{{"type":"auth","token":"{token}"}}"#), now, &mut out);
+                engine.handle(ConnId::from(conn), &format!(r#"{{"type":"auth","token":"{token}"}}"#), now, &mut out);
             }
         }
         for (conn, text) in &messages {
-            let before = out.replies.get(conn).copied().unwrap_or(0);
-            let unknown = engine.handle(*conn, text, now, &mut out).is_some();
-            let after = out.replies.get(conn).copied().unwrap_or(0);
+            let conn = ConnId::from(*conn);
+            let before = out.replies.get(&conn).copied().unwrap_or(0);
+            let unknown = engine.handle(conn, text, now, &mut out).is_some();
+            let after = out.replies.get(&conn).copied().unwrap_or(0);
             let silent_unsubscribe = text.contains("unsubscribe") && !text.contains("\"req\"");
             prop_assert!(after > before || unknown || silent_unsubscribe, "no reply to {text}");
             now += 37;
             engine.expire(now, &mut out);
         }
         for conn in 0..3 {
-            engine.close(conn, &mut out);
+            engine.close(ConnId::from(conn), &mut out);
         }
         prop_assert_eq!(engine.subscription_count(), 0);
     }

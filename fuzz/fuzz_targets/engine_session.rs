@@ -44,17 +44,17 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Tally::default();
     let mut now = 1_000_000_000;
     for conn in 0..3 {
-        engine.open(conn, None);
+        engine.open(ConnId::from(conn), None);
     }
     if auth {
         for (conn, role) in [(0, Role::Manager), (1, Role::Guest)] {
             let claims = Claims { role, ids: vec!["app".into()], access: Access::ReadWrite, exp: now / 1000 + 2, nbf: None };
             let msg = format!(r#"{{"type":"auth","token":"{}"}}"#, mint(SECRET, &claims));
-            engine.handle(conn, &msg, now, &mut out);
+            engine.handle(ConnId::from(conn), &msg, now, &mut out);
         }
     }
     for (i, line) in text.lines().enumerate() {
-        let conn = i % 3;
+        let conn = ConnId::from((i % 3) as u64);
         let before = out.0.get(&conn).copied().unwrap_or(0);
         let unknown = engine.handle(conn, line, now, &mut out).is_some();
         let after = out.0.get(&conn).copied().unwrap_or(0);
@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
         engine.expire(now, &mut out);
     }
     for conn in 0..3 {
-        engine.close(conn, &mut out);
+        engine.close(ConnId::from(conn), &mut out);
     }
     assert_eq!(engine.subscription_count(), 0);
 });

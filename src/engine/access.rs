@@ -6,9 +6,9 @@ use log::{debug, warn};
 
 use super::{Engine, Outbound};
 use crate::auth::{Role, TokenError, token};
+use crate::conn_id::ConnId;
 use crate::protocol::Json;
 use crate::protocol::{ErrorCode, Request, encode};
-use crate::store::ConnId;
 
 /// Failed `auth`/`upgrade` attempts after which a connection is closed:
 /// enough for a client to fix a typo or refresh a token, too few to guess.
@@ -115,7 +115,9 @@ impl Engine {
                 let expires = claims.exp;
                 claims.exp = claims.exp.saturating_add(leeway);
                 session.grants.add(&claims);
+                session.deadlines.insert(claims.exp);
                 self.token_deadlines.insert((claims.exp, conn));
+                out.authenticated(conn);
                 debug!("{peer}: {what} as {} until {expires}", claims.role.as_str());
                 let ids: Vec<&str> = match claims.role {
                     Role::Manager => vec!["*"],
@@ -173,6 +175,15 @@ impl Engine {
             if let Some(next) = session.grants.next_expiry(now) {
                 self.token_deadlines.insert((next, conn));
             }
+            if let Some(session) = self.sessions.get_mut(&conn) {
+                session.deadlines.remove(&at);
+                if let Some(next) = session.grants.next_expiry(now) {
+                    session.deadlines.insert(next);
+                }
+            }
+            let Some(session) = self.sessions.get(&conn) else {
+                continue;
+            };
             let ids = session.grants.expiring_at(at);
             if ids.is_empty() {
                 continue; // refreshed in time

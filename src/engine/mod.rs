@@ -16,13 +16,14 @@ use std::net::SocketAddr;
 
 use crate::auth::{Grants, Secret};
 use crate::config::Config;
+use crate::conn_id::ConnId;
 use crate::expiry::Expiry;
 use crate::history::History;
 use crate::persist::record::Record;
 use crate::protocol::Json;
 use crate::protocol::frame::FrameRef;
 use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
-use crate::store::{ConnId, Store};
+use crate::store::Store;
 use crate::subscriptions::Subscriptions;
 
 mod access;
@@ -41,6 +42,20 @@ pub trait Outbound {
     /// connections ignore it.
     fn close(&mut self, to: ConnId, code: u16, reason: &'static str) {
         let _ = (to, code, reason);
+    }
+    /// Bytes queued for `to` and not yet taken by it, or `None` if it is
+    /// gone. Work that produces output in slices (large snapshots and
+    /// replays) waits while this is high. Outputs that are not connections
+    /// take everything at once.
+    fn backlog(&self, to: ConnId) -> Option<usize> {
+        let _ = to;
+        Some(0)
+    }
+    /// Says that `to` has authenticated: it may now send and be sent as
+    /// much as any client (connections start with small limits when
+    /// authentication is on).
+    fn authenticated(&mut self, to: ConnId) {
+        let _ = to;
     }
 }
 
@@ -123,6 +138,8 @@ struct Session {
     grants: Grants,
     /// Failed `auth`/`upgrade` attempts.
     failures: u32,
+    /// Its entries in the engine's `token_deadlines`, removed when it closes.
+    deadlines: BTreeSet<u64>,
     /// The client's address, for the log.
     peer: Option<SocketAddr>,
 }
@@ -223,6 +240,9 @@ impl Engine {
         let Some(session) = self.sessions.remove(&conn) else {
             return;
         };
+        for at in &session.deadlines {
+            self.token_deadlines.remove(&(*at, conn));
+        }
         let mut owned: Vec<_> = session.owned.into_iter().collect();
         // A stable order makes the notifications (and their revisions) predictable.
         owned.sort();
@@ -249,6 +269,15 @@ impl Engine {
         now: u64,
         out: &mut impl Outbound,
     ) -> Option<Unknown<'t>> {
+        if self
+            .sessions
+            .get(&conn)
+            .is_some_and(|s| s.failures >= access::MAX_AUTH_FAILURES)
+        {
+            // It is being closed for guessing tokens: nothing more it sent
+            // is looked at, however much of it was pipelined.
+            return None;
+        }
         let env = match protocol::parse(text, self.limits.parse) {
             Ok(env) => env,
             Err(e) => {
@@ -351,6 +380,13 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Whether `conn` has work in progress (a request answered in slices):
+    /// its next messages must wait until it is done.
+    pub fn busy(&self, conn: ConnId) -> bool {
+        let _ = conn;
+        false
     }
 
     /// The store's current revision: that of the latest change.

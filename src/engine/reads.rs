@@ -2,9 +2,9 @@
 //! (with its snapshot or replay) and `unsubscribe`.
 
 use super::{DEFAULT_LIST_LIMIT, Engine, MAX_LIST_LIMIT, Outbound};
+use crate::conn_id::ConnId;
 use crate::protocol::Json;
 use crate::protocol::{ErrorCode, Topic, encode};
-use crate::store::ConnId;
 
 impl Engine {
     pub(super) fn get(

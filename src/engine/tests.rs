@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use super::{Engine, Outbound};
 use crate::config::Config;
+use crate::conn_id::ConnId;
 use crate::protocol::frame::FrameRef;
-use crate::store::ConnId;
 
 /// Captures what each connection would receive, as text.
 #[derive(Default)]
@@ -25,8 +25,8 @@ impl Outbound for Inbox {
 }
 
 impl Inbox {
-    fn take(&mut self, conn: ConnId) -> Vec<String> {
-        self.0.remove(&conn).unwrap_or_default()
+    fn take(&mut self, conn: u64) -> Vec<String> {
+        self.0.remove(&ConnId::from(conn)).unwrap_or_default()
     }
 }
 
@@ -40,7 +40,7 @@ impl Harness {
     fn new(config: Config) -> Self {
         let mut engine = Engine::new(&config, 0);
         for conn in 1..=3 {
-            engine.open(conn, None);
+            engine.open(ConnId::from(conn), None);
         }
         Harness {
             engine,
@@ -50,8 +50,9 @@ impl Harness {
     }
 
     /// Sends `msg` from `conn` and returns everything `conn` received.
-    fn send(&mut self, conn: ConnId, msg: &str) -> Vec<String> {
-        self.engine.handle(conn, msg, self.now, &mut self.inbox);
+    fn send(&mut self, conn: u64, msg: &str) -> Vec<String> {
+        self.engine
+            .handle(ConnId::from(conn), msg, self.now, &mut self.inbox);
         self.inbox.take(conn)
     }
 }
@@ -292,7 +293,7 @@ fn ephemeral_keys_vanish_with_their_owner() {
         r#"{"type":"set","id":"app","key":"who/x","value":3,"ephemeral":true}"#,
     );
     h.inbox.take(2);
-    h.engine.close(1, &mut h.inbox);
+    h.engine.close(ConnId::from(1), &mut h.inbox);
     assert_eq!(
         h.inbox.take(2),
         [r#"{"type":"deleted","id":"app","key":"who/1","rev":4,"reason":"disconnected"}"#]
@@ -300,7 +301,7 @@ fn ephemeral_keys_vanish_with_their_owner() {
     assert!(h.engine.store().get("app", "who/x").is_some());
     // A plain set makes the key ordinary again.
     h.send(2, r#"{"type":"set","id":"app","key":"who/x","value":4}"#);
-    h.engine.close(3, &mut h.inbox);
+    h.engine.close(ConnId::from(3), &mut h.inbox);
     assert!(h.engine.store().get("app", "who/x").is_some());
 }
 
@@ -310,7 +311,7 @@ fn closing_drops_every_subscription() {
     h.send(1, r#"{"type":"subscribe","id":"app","key":"k"}"#);
     h.send(1, r#"{"type":"subscribe","id":"app","prefix":"k"}"#);
     assert_eq!(h.engine.subscription_count(), 2);
-    h.engine.close(1, &mut h.inbox);
+    h.engine.close(ConnId::from(1), &mut h.inbox);
     assert_eq!(h.engine.subscription_count(), 0);
 }
 

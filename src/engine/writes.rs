@@ -3,11 +3,12 @@
 //! is queued for every subscriber.
 
 use super::{Engine, Outbound, StoreError};
+use crate::conn_id::ConnId;
 use crate::persist::record::Record;
 use crate::protocol::Json;
 use crate::protocol::frame::{self, FrameRef, SHARE_ABOVE};
 use crate::protocol::{ErrorCode, encode};
-use crate::store::{ConnId, Entry};
+use crate::store::Entry;
 
 /// A `set` as the client asked for it.
 pub(super) struct Write<'a> {

@@ -49,6 +49,8 @@ pub struct Outbox {
     /// Bytes of the first pending chunk (queue front, else tail) already written.
     offset: usize,
     len: usize,
+    /// Unwritten bytes held in this queue's own buffers (not shared frames).
+    owned: usize,
 }
 
 impl Outbox {
@@ -67,6 +69,12 @@ impl Outbox {
         self.len == 0
     }
 
+    /// Unwritten bytes this queue holds in memory of its own: shared
+    /// frames are counted where they were allocated, not in every queue.
+    pub fn owned(&self) -> usize {
+        self.owned
+    }
+
     /// Queues `json` as one WebSocket text frame.
     pub fn push_text(&mut self, json: &[u8]) {
         let before = self.tail.len();
@@ -74,12 +82,14 @@ impl Outbox {
         frame::text_header(&mut self.tail, json.len());
         self.tail.extend_from_slice(json);
         self.len += self.tail.len() - before;
+        self.owned += self.tail.len() - before;
     }
 
     /// Queues bytes that are already framed (HTTP responses, control frames).
     pub fn push_raw(&mut self, bytes: &[u8]) {
         self.tail.extend_from_slice(bytes);
         self.len += bytes.len();
+        self.owned += bytes.len();
     }
 
     /// Queues an already framed message: copied if it is small, else by
@@ -102,11 +112,16 @@ impl Outbox {
             self.queue.clear();
             self.tail.clear();
             self.len = 0;
+            self.owned = 0;
             return;
         }
         self.seal_tail();
         self.queue.truncate(1);
         self.len = self.queue.front().map_or(0, |f| f.len() - self.offset);
+        self.owned = match self.queue.front() {
+            Some(Chunk::Owned(_)) => self.len,
+            _ => 0,
+        };
     }
 
     /// Writes as much as `w` takes: `Ok(true)` when the queue is empty,
@@ -156,12 +171,20 @@ impl Outbox {
         while n > 0 {
             let Some(front) = self.queue.front() else {
                 self.offset += n;
+                self.owned -= n;
                 break;
             };
             let left = front.len() - self.offset;
+            let own = matches!(front, Chunk::Owned(_));
             if n < left {
                 self.offset += n;
+                if own {
+                    self.owned -= n;
+                }
                 return;
+            }
+            if own {
+                self.owned -= left;
             }
             n -= left;
             self.offset = 0;

@@ -19,13 +19,12 @@ pub mod keymap;
 
 use keymap::KeyMap;
 
+use crate::conn_id::ConnId;
+
 /// Bytes charged per key on top of its name and value: the hash-table slot,
 /// the two allocations' headers and the entry's fixed fields. An estimate,
 /// used so that `--max-memory` tracks real usage closely enough.
 pub const ENTRY_OVERHEAD: usize = 96;
-
-/// Identifies a connection to the core (the server's slab index).
-pub type ConnId = usize;
 
 /// One stored value and what the protocol knows about it.
 #[derive(Clone, Debug, PartialEq, Eq)]

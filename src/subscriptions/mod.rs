@@ -8,8 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::conn_id::ConnId;
 use crate::protocol::Topic;
-use crate::store::ConnId;
 
 mod prefixes;
 
@@ -196,6 +196,10 @@ impl Subscriptions {
 mod tests {
     use super::*;
 
+    fn ids(raw: &[u64]) -> Vec<ConnId> {
+        raw.iter().map(|&r| ConnId::from(r)).collect()
+    }
+
     fn key(k: &str) -> Topic<'_> {
         Topic::Key(k.into())
     }
@@ -212,32 +216,32 @@ mod tests {
     #[test]
     fn subscribing_twice_is_one_subscription() {
         let mut s = Subscriptions::new();
-        assert!(s.add(1, "app", &key("k")));
-        assert!(!s.add(1, "app", &key("k")));
-        assert_eq!(subs(&s, "app", "k"), [1]);
+        assert!(s.add(ConnId::from(1), "app", &key("k")));
+        assert!(!s.add(ConnId::from(1), "app", &key("k")));
+        assert_eq!(subs(&s, "app", "k"), ids(&[1]));
         assert_eq!(s.len(), 1);
     }
 
     #[test]
     fn ids_scope_subscriptions() {
         let mut s = Subscriptions::new();
-        s.add(1, "a", &key("k"));
-        s.add(2, "b", &key("k"));
-        assert_eq!(subs(&s, "a", "k"), [1]);
-        assert_eq!(subs(&s, "b", "k"), [2]);
+        s.add(ConnId::from(1), "a", &key("k"));
+        s.add(ConnId::from(2), "b", &key("k"));
+        assert_eq!(subs(&s, "a", "k"), ids(&[1]));
+        assert_eq!(subs(&s, "b", "k"), ids(&[2]));
         assert!(subs(&s, "c", "k").is_empty());
     }
 
     #[test]
     fn closing_a_connection_leaves_nothing_behind() {
         let mut s = Subscriptions::new();
-        s.add(1, "app", &key("k"));
-        s.add(1, "app", &prefix("room/"));
-        s.add(2, "app", &key("k"));
-        assert_eq!(s.remove_all(1), 2);
-        assert_eq!(subs(&s, "app", "k"), [2]);
+        s.add(ConnId::from(1), "app", &key("k"));
+        s.add(ConnId::from(1), "app", &prefix("room/"));
+        s.add(ConnId::from(2), "app", &key("k"));
+        assert_eq!(s.remove_all(ConnId::from(1)), 2);
+        assert_eq!(subs(&s, "app", "k"), ids(&[2]));
         assert!(subs(&s, "app", "room/1").is_empty());
-        assert_eq!(s.remove_all(2), 1);
+        assert_eq!(s.remove_all(ConnId::from(2)), 1);
         assert!(s.is_empty());
         assert!(s.spaces.is_empty() && s.by_conn.is_empty());
     }
@@ -245,35 +249,35 @@ mod tests {
     #[test]
     fn prefixes_match_and_each_connection_gets_a_change_once() {
         let mut s = Subscriptions::new();
-        s.add(1, "app", &prefix("room/"));
-        s.add(1, "app", &prefix("room/1"));
-        s.add(1, "app", &key("room/17"));
-        s.add(2, "app", &prefix(""));
-        s.add(3, "app", &prefix("roof"));
-        assert_eq!(subs(&s, "app", "room/17"), [1, 2]);
-        assert_eq!(subs(&s, "app", "roof/x"), [2, 3]);
-        assert_eq!(subs(&s, "app", "r"), [2]);
+        s.add(ConnId::from(1), "app", &prefix("room/"));
+        s.add(ConnId::from(1), "app", &prefix("room/1"));
+        s.add(ConnId::from(1), "app", &key("room/17"));
+        s.add(ConnId::from(2), "app", &prefix(""));
+        s.add(ConnId::from(3), "app", &prefix("roof"));
+        assert_eq!(subs(&s, "app", "room/17"), ids(&[1, 2]));
+        assert_eq!(subs(&s, "app", "roof/x"), ids(&[2, 3]));
+        assert_eq!(subs(&s, "app", "r"), ids(&[2]));
     }
 
     #[test]
     fn unsubscribe_removes_only_that_subscription() {
         let mut s = Subscriptions::new();
-        s.add(1, "app", &prefix("p"));
-        s.add(2, "app", &prefix("p"));
-        assert!(s.remove(1, "app", &prefix("p")));
-        assert!(!s.remove(1, "app", &prefix("p")));
-        assert_eq!(subs(&s, "app", "px"), [2]);
-        assert!(s.remove(2, "app", &prefix("p")));
+        s.add(ConnId::from(1), "app", &prefix("p"));
+        s.add(ConnId::from(2), "app", &prefix("p"));
+        assert!(s.remove(ConnId::from(1), "app", &prefix("p")));
+        assert!(!s.remove(ConnId::from(1), "app", &prefix("p")));
+        assert_eq!(subs(&s, "app", "px"), ids(&[2]));
+        assert!(s.remove(ConnId::from(2), "app", &prefix("p")));
         assert!(s.is_empty() && s.spaces.is_empty());
     }
 
     #[test]
     fn prefix_lengths_do_not_split_characters() {
         let mut s = Subscriptions::new();
-        s.add(1, "app", &prefix("é"));
-        s.add(2, "app", &prefix("a"));
+        s.add(ConnId::from(1), "app", &prefix("é"));
+        s.add(ConnId::from(2), "app", &prefix("a"));
         // "aé": length 2 falls inside "é"; it must be skipped, not panic.
-        assert_eq!(subs(&s, "app", "aé"), [2]);
-        assert_eq!(subs(&s, "app", "éa"), [1]);
+        assert_eq!(subs(&s, "app", "aé"), ids(&[2]));
+        assert_eq!(subs(&s, "app", "éa"), ids(&[1]));
     }
 }

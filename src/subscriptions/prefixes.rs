@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use crate::store::ConnId;
+use crate::conn_id::ConnId;
 
 struct Entry {
     prefix: Box<str>,
@@ -118,6 +118,10 @@ impl PrefixIndex {
 mod tests {
     use super::*;
 
+    fn ids(raw: &[u64]) -> Vec<ConnId> {
+        raw.iter().map(|&r| ConnId::from(r)).collect()
+    }
+
     #[test]
     fn the_hash_does_not_depend_on_how_the_bytes_are_split() {
         let keys = RandomState::new();
@@ -144,20 +148,20 @@ mod tests {
             ("roof", 5),
             ("room/", 6),
         ] {
-            p.add(prefix, conn);
+            p.add(prefix, ConnId::from(conn));
         }
         let mut out = Vec::new();
         assert!(p.matching("room/17", &mut out));
         out.sort();
-        assert_eq!(out, [1, 2, 3, 4, 6]);
-        p.remove("room/", 3);
-        p.remove("", 1);
+        assert_eq!(out, ids(&[1, 2, 3, 4, 6]));
+        p.remove("room/", ConnId::from(3));
+        p.remove("", ConnId::from(1));
         out.clear();
         p.matching("room/17", &mut out);
         out.sort();
-        assert_eq!(out, [2, 4, 6]);
+        assert_eq!(out, ids(&[2, 4, 6]));
         for (prefix, conn) in [("r", 2), ("room/1", 4), ("roof", 5), ("room/", 6)] {
-            p.remove(prefix, conn);
+            p.remove(prefix, ConnId::from(conn));
         }
         assert!(p.is_empty() && p.lengths.is_empty());
     }

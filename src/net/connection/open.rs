@@ -1,80 +1,155 @@
-//! An open WebSocket: reading messages, queueing output, idle checks.
+//! An open WebSocket: reading one message at a time within a budget,
+//! queueing output under its cap, the idle check, and the lingering reads
+//! of a draining connection.
 
-use std::io::{self, Read};
+use std::io;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tungstenite::Message;
 use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{Role, WebSocket};
 
-use super::{Batch, Connection, Ending, Idle, ReadStatus, State};
-use crate::net::wire::{InBuf, Wire};
+use super::{Connection, Ending, Idle, MAX_DISCARD, State, ws_config};
+use crate::net::wire::{InBuf, Stream, Wire};
 use crate::protocol::frame::FrameRef;
 
-impl Connection {
-    /// Reads messages into `batch` until the socket is dry, the connection
-    /// ends or `budget` messages are waiting. `short_read_drains`: see
-    /// [`Wire::lend`].
-    pub fn read_messages(
-        &mut self,
-        shared: &mut InBuf,
-        batch: &mut Batch,
-        budget: usize,
-        now: Instant,
-        short_read_drains: bool,
-    ) -> ReadStatus {
-        let State::Open { ws } = &mut self.state else {
-            return self.read_discard();
-        };
-        ws.get_mut().lend(shared, short_read_drains);
-        let status = loop {
-            if batch.len() >= budget {
-                break ReadStatus::More;
-            }
-            let message = ws.read();
-            if message.is_ok() {
-                self.last_seen = now;
-                self.pinged = false;
-            }
-            match message {
-                // Requests that arrive after we started closing are not served.
-                Ok(Message::Text(t)) if !self.closing => batch.push_text(t.as_str()),
-                Ok(Message::Binary(b)) if !self.closing => batch.push(&b, true),
-                // Stop before tungstenite queues its close reply, so that replies
-                // to the requests read so far go out ahead of it.
-                Ok(Message::Close(_)) => break ReadStatus::End(Ending::Finish),
-                Ok(_) => {}
-                Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    break ReadStatus::Drained;
-                }
-                Err(e) => break ReadStatus::End(ending_for(&e)),
-            }
-        };
-        ws.get_mut().give_back(shared);
-        status
-    }
+/// What [`Connection::next`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// A message (a text frame, or a binary one that is UTF-8) is in the
+    /// caller's buffer.
+    Text,
+    /// A binary message that is not UTF-8.
+    Binary,
+    /// A frame that asks nothing of the engine: a ping (answered), a pong,
+    /// a message that arrived after we started closing, or bytes read and
+    /// dropped while draining. It still counts against the round's budget.
+    Other,
+    /// Nothing more to read now: the socket is dry, or the round's byte
+    /// budget is spent (see [`Connection::end_round`]).
+    Blocked,
+    /// The connection is ending.
+    End(Ending),
+}
 
-    /// Lingering close: read and discard until the peer's end of stream.
-    fn read_discard(&mut self) -> ReadStatus {
-        let Some(wire) = self.wire_mut() else {
-            return ReadStatus::End(Ending::Drop);
-        };
-        let mut sink = [0u8; 1024];
-        loop {
-            match wire.sock.read(&mut sink) {
-                Ok(0) => return ReadStatus::End(Ending::Drop),
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadStatus::Drained,
-                Err(_) => return ReadStatus::End(Ending::Drop),
-            }
+impl<S: Stream> Connection<S> {
+    /// Starts a round of reads that may take `budget` bytes from the
+    /// socket. `short_read_drains`: see [`Wire::begin_round`].
+    pub fn begin_round(&mut self, shared: &mut InBuf, short_read_drains: bool, budget: usize) {
+        if let State::Open { ws, .. } = &mut self.state {
+            ws.get_mut().begin_round(shared, short_read_drains, budget);
         }
     }
 
-    /// Queues a reply; returns `false` (and queues nothing) past `cap` bytes.
-    pub fn send_text(&mut self, json: &[u8], cap: usize) -> bool {
-        match self.open_wire(json.len(), cap) {
+    /// Ends the round; returns true if it stopped on its byte budget, so
+    /// that more may be waiting.
+    pub fn end_round(&mut self, shared: &mut InBuf) -> bool {
+        match &mut self.state {
+            State::Open { ws, .. } => ws.get_mut().end_round(shared),
+            _ => false,
+        }
+    }
+
+    /// Reads the next frame that completes something. A message goes into
+    /// `text`; see [`Next`]. A draining connection reads and drops up to
+    /// `budget` bytes instead.
+    pub fn next(&mut self, text: &mut String, now: Instant, budget: usize) -> Next {
+        let (ws, closing) = match &mut self.state {
+            State::Open { ws, closing } => (ws, *closing),
+            State::Draining { .. } => return self.discard(budget),
+            State::Head { .. } => return Next::Blocked,
+            State::Gone => return Next::End(Ending::Drop),
+        };
+        let next = match ws.read() {
+            Ok(message) => {
+                self.last_seen = now;
+                self.pinged = false;
+                match message {
+                    Message::Close(_) => return Next::End(Ending::Reply),
+                    // Requests that arrive after we started closing are not served.
+                    Message::Text(_) | Message::Binary(_) if closing => Next::Other,
+                    Message::Text(t) => {
+                        text.clear();
+                        text.push_str(t.as_str());
+                        Next::Text
+                    }
+                    Message::Binary(b) => match std::str::from_utf8(&b) {
+                        Ok(t) => {
+                            text.clear();
+                            text.push_str(t);
+                            Next::Text
+                        }
+                        Err(_) => Next::Binary,
+                    },
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Next::Other,
+                }
+            }
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return Next::Blocked,
+            Err(e) => return Next::End(ending_for(&e)),
+        };
+        if ws.get_mut().message_done() {
+            self.renew_reader();
+        }
+        next
+    }
+
+    /// Gives tungstenite a fresh, small read buffer after a large message
+    /// (the wire made sure it holds no unread byte).
+    fn renew_reader(&mut self) {
+        let State::Open { ws, closing } = std::mem::replace(&mut self.state, State::Gone) else {
+            return;
+        };
+        let mut ws = *ws;
+        let _ = ws.flush();
+        let wire = ws.into_inner();
+        let ws = WebSocket::from_raw_socket(
+            wire,
+            Role::Server,
+            Some(ws_config(self.limits.max_message)),
+        );
+        self.state = State::Open {
+            ws: Box::new(ws),
+            closing,
+        };
+        #[cfg(test)]
+        {
+            self.renewals += 1;
+        }
+    }
+
+    /// Lingering close: reads and drops up to `budget` bytes, until the
+    /// peer's end of stream; a peer that sends more than [`MAX_DISCARD`]
+    /// is dropped.
+    fn discard(&mut self, budget: usize) -> Next {
+        let State::Draining { wire, .. } = &mut self.state else {
+            return Next::End(Ending::Drop);
+        };
+        let mut sink = [0u8; 4096];
+        let mut taken = 0;
+        while taken < budget {
+            match wire.sock.read(&mut sink) {
+                Ok(0) => return Next::End(Ending::Drop),
+                Ok(n) => {
+                    taken += n;
+                    self.discarded += n;
+                    if self.discarded > MAX_DISCARD {
+                        return Next::End(Ending::Drop);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Blocked,
+                Err(_) => return Next::End(Ending::Drop),
+            }
+        }
+        Next::Other
+    }
+
+    /// Queues a reply; returns `false` (and queues nothing) if it is not
+    /// open or its queue would pass its cap (it is then marked overflowed).
+    pub fn send_text(&mut self, json: &[u8]) -> bool {
+        match self.open_wire(json.len()) {
             Some(wire) => {
                 wire.out.push_text(json);
                 true
@@ -83,10 +158,9 @@ impl Connection {
         }
     }
 
-    /// Queues a framed notification; returns `false` (and queues nothing)
-    /// past `cap` bytes.
-    pub fn send_frame(&mut self, frame: FrameRef, cap: usize) -> bool {
-        match self.open_wire(frame.bytes.len(), cap) {
+    /// Queues a framed notification, as [`Connection::send_text`].
+    pub fn send_frame(&mut self, frame: FrameRef) -> bool {
+        match self.open_wire(frame.bytes.len()) {
             Some(wire) => {
                 wire.out.push_frame(frame);
                 true
@@ -95,15 +169,15 @@ impl Connection {
         }
     }
 
-    fn open_wire(&mut self, adding: usize, cap: usize) -> Option<&mut Wire> {
-        if self.closing || self.overflowed {
+    fn open_wire(&mut self, adding: usize) -> Option<&mut Wire<S>> {
+        if self.overflowed {
             return None;
         }
-        let State::Open { ws } = &mut self.state else {
+        let State::Open { ws, closing: false } = &mut self.state else {
             return None;
         };
         let wire = ws.get_mut();
-        if wire.out.len() + adding > cap {
+        if wire.out.len() + adding > self.limits.out_cap {
             self.overflowed = true;
             return None;
         }
@@ -111,13 +185,13 @@ impl Connection {
     }
 
     /// Keeps an open, idle connection honest: returns `Idle::Ping` once half
-    /// of `timeout` has passed in silence (and sends the ping), and
-    /// `Idle::Dead` when all of it has.
+    /// of `timeout` has passed in silence (and queues the ping), and
+    /// `Idle::Dead` when all of it has. A zero timeout turns this off.
     pub fn check_idle(&mut self, now: Instant, timeout: Duration) -> Idle {
-        let State::Open { ws } = &mut self.state else {
+        let State::Open { ws, closing: false } = &mut self.state else {
             return Idle::Fine;
         };
-        if self.closing {
+        if timeout.is_zero() {
             return Idle::Fine;
         }
         let silent = now.saturating_duration_since(self.last_seen);
@@ -132,10 +206,10 @@ impl Connection {
         Idle::Fine
     }
 
-    /// Whether the socket already holds input read ahead of tungstenite.
+    /// Whether bytes already read from the socket wait to be parsed.
     pub fn has_buffered_input(&self) -> bool {
         match &self.state {
-            State::Open { ws } => ws.get_ref().has_buffered_input(),
+            State::Open { ws, .. } => ws.get_ref().has_buffered_input(),
             _ => false,
         }
     }
@@ -144,7 +218,7 @@ impl Connection {
 /// Maps a tungstenite read error to how the connection ends.
 fn ending_for(e: &WsError) -> Ending {
     match e {
-        WsError::ConnectionClosed => Ending::Finish,
+        WsError::ConnectionClosed => Ending::Reply,
         WsError::Capacity(_) => Ending::Fail(CloseCode::Size, "message too large"),
         WsError::Utf8(_) => Ending::Fail(CloseCode::Invalid, "text message is not valid UTF-8"),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => Ending::Drop,

@@ -1,16 +1,18 @@
-//! The poll loop: one thread, one `mio::Poll`, every connection in a `Slab`
-//! whose index is its token.
+//! The poll loop: one thread, one `mio::Poll`, the listener ([`accept`]),
+//! the connections ([`conns`]) and the engine.
 //!
 //! [`Server::service`] is one step: wait for readiness (bounded by the
-//! caller's timeout and the next timer), handle what is ready, then flush
+//! caller's timeout and the next timer), read what is ready ([`read`]),
+//! accept, run timers, then end the step ([`lifecycle`]): retire the
+//! sessions of connections that stopped, commit the journal, and flush
 //! every connection that got output, once, before returning. A connection
-//! whose socket will not take everything gets WRITABLE interest until it has
-//! drained; no other connection waits for it.
+//! whose socket will not take everything gets WRITABLE interest until it
+//! has drained; no other connection waits for it.
 //!
-//! Fairness: a connection is read for at most [`READ_BUDGET`] messages per
-//! step and at most [`ACCEPT_BUDGET`] connections are accepted per step; what
-//! is left is picked up in the next step without sleeping, so one busy client
-//! (or a connection flood) cannot starve the others.
+//! Fairness: each connection is read within a budget per step (see
+//! [`read`]) and at most [`accept::ACCEPT_BUDGET`] connections are accepted
+//! per step; what is left is picked up in the next step without sleeping,
+//! so one busy client (or a connection flood) cannot starve the others.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -18,36 +20,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::info;
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token, Waker};
-use slab::Slab;
-use tungstenite::protocol::WebSocketConfig;
+use mio::{Events, Poll, Token, Waker};
 
-use super::connection::{self, Batch, Connection};
+use super::connection::Limits;
 use super::control::{Flags, Handle, SignalPipe, Stats};
+use super::http::{self, Status};
 use super::wire::{InBuf, SHARED_READ_BUFFER};
 use crate::config::Config;
+use crate::conn_id::ConnId;
 use crate::engine::{Engine, StoreError};
 use crate::hooks::{Context, Hooks, NoHooks};
 use crate::persist::{self, Persistence};
-use crate::store::ConnId;
 
-mod events;
+mod accept;
+mod conns;
 mod lifecycle;
+mod read;
+mod request;
 
-use events::out;
+use accept::Acceptor;
+use conns::{Connections, Out};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
-
-/// Messages read from one connection per step before moving on.
-pub const READ_BUDGET: usize = 256;
-/// Connections accepted per step before serving the ones already open.
-pub const ACCEPT_BUDGET: usize = 256;
-/// How long to stop accepting after the process runs out of file
-/// descriptors (EMFILE): retrying at once would spin the CPU at 100%.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What one call to [`Server::service`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,25 +59,26 @@ pub struct Activity {
     pub expired: usize,
 }
 
+/// The limits of a connection before and after it authenticates.
+#[derive(Clone, Copy, Debug)]
+struct ConnLimits {
+    initial: Limits,
+    authenticated: Limits,
+}
+
 /// A kvws server: the listener, the connections and the store.
 pub struct Server {
     poll: Poll,
     events: Events,
-    ready: Vec<(Token, Readable, bool)>,
-    listener: Option<TcpListener>,
-    local_addr: SocketAddr,
-    conns: Slab<Connection>,
+    acceptor: Acceptor,
+    conns: Connections,
     engine: Engine,
     config: Config,
-    ws_config: WebSocketConfig,
+    limits: ConnLimits,
+    /// The read buffer lent to whichever connection is being read.
     shared_input: InBuf,
-    batch: Batch,
-    dirty: Vec<ConnId>,
-    pending: Vec<ConnId>,
-    scratch: Vec<ConnId>,
-    accept_paused_until: Option<Instant>,
-    accept_failing: bool,
-    accept_more: bool,
+    /// The message being handed to the engine.
+    text: String,
     tick_every: Duration,
     next_tick: Instant,
     hooks: Box<dyn Hooks + Send>,
@@ -149,40 +146,49 @@ impl Server {
             engine.set_journal(Box::new(journal));
         }
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let acceptor = Acceptor::bind(addr, poll.registry(), LISTENER)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let local_addr = listener.local_addr()?;
         let now = Instant::now();
+        let nonzero = |d: Duration| if d.is_zero() { Duration::MAX } else { d };
         let tick_every = (config
             .handshake_timeout
             .min(config.close_timeout)
-            .min(config.idle_timeout)
+            .min(nonzero(config.idle_timeout))
             / 4)
         .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let authenticated = Limits {
+            max_message: config.max_message_size,
+            out_cap: config.max_output_buffer,
+        };
+        // Before it authenticates, a connection to a server that requires
+        // it can do little but authenticate: it gets small limits, so that
+        // strangers cannot make the server hold much for them.
+        let initial = if config.secret.is_some() {
+            Limits {
+                max_message: config.preauth_message_size,
+                out_cap: config.preauth_output_buffer,
+            }
+        } else {
+            authenticated
+        };
         info!(
-            "kvws {} listening on http://{local_addr}/",
-            env!("CARGO_PKG_VERSION")
+            "kvws {} listening on http://{}/",
+            env!("CARGO_PKG_VERSION"),
+            acceptor.local_addr()
         );
         let server = Server {
             poll,
             events: Events::with_capacity(1024),
-            ready: Vec::with_capacity(1024),
-            listener: Some(listener),
-            local_addr,
-            conns: Slab::new(),
+            acceptor,
+            conns: Connections::new(config.max_client_memory, config.close_timeout),
             engine,
-            ws_config: connection::ws_config(config.max_message_size),
+            limits: ConnLimits {
+                initial,
+                authenticated,
+            },
             config,
             shared_input: InBuf::with_size(SHARED_READ_BUFFER),
-            batch: Batch::default(),
-            dirty: Vec::new(),
-            pending: Vec::new(),
-            scratch: Vec::new(),
-            accept_paused_until: None,
-            accept_failing: false,
-            accept_more: false,
+            text: String::new(),
             tick_every,
             next_tick: now + tick_every,
             hooks: Box::new(NoHooks),
@@ -199,7 +205,7 @@ impl Server {
 
     /// The address the server listens on (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.acceptor.local_addr()
     }
 
     /// A handle to shut the server down or wake it from another thread.
@@ -240,12 +246,20 @@ impl Server {
         self.hooks = Box::new(hooks);
     }
 
+    fn out(&mut self) -> (&mut Engine, Out<'_>) {
+        let out = Out {
+            conns: &mut self.conns,
+            authenticated: self.limits.authenticated,
+        };
+        (&mut self.engine, out)
+    }
+
     /// Stores `value_json` (JSON text) under `id`/`key` as if a client had,
     /// notifying subscribers (the notifications go out at the next
     /// [`service`](Server::service)); returns the change's revision.
     pub fn set(&mut self, id: &str, key: &str, value_json: &str) -> Result<u64, StoreError> {
-        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
-        Context::new(&mut self.engine, &mut out, unix_ms()).set(id, key, value_json)
+        let (engine, mut out) = self.out();
+        Context::new(engine, &mut out, unix_ms()).set(id, key, value_json)
     }
 
     /// The value (JSON text) and revision under `id`/`key`.
@@ -256,15 +270,16 @@ impl Server {
     /// Deletes `id`/`key`, notifying subscribers; returns the change's
     /// revision, or `None` if the key did not exist.
     pub fn delete(&mut self, id: &str, key: &str) -> Result<Option<u64>, StoreError> {
-        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
-        Context::new(&mut self.engine, &mut out, unix_ms()).delete(id, key)
+        let (engine, mut out) = self.out();
+        Context::new(engine, &mut out, unix_ms()).delete(id, key)
     }
 
     /// Queues one JSON text message for a connection (as the R package's
     /// `websocket_write`); it goes out at the next [`service`](Server::service).
+    /// A connection that has gone gets nothing.
     pub fn send(&mut self, conn: ConnId, json: &str) {
-        let mut out = out(&mut self.conns, &mut self.dirty, &self.config);
-        Context::new(&mut self.engine, &mut out, unix_ms()).send(conn, json);
+        let (engine, mut out) = self.out();
+        Context::new(engine, &mut out, unix_ms()).send(conn, json);
     }
 
     /// Read access to the protocol state.
@@ -289,7 +304,7 @@ impl Server {
         }
         // Output queued between steps (the embedding program's writes and
         // sends) goes out before we sleep.
-        self.flush_all(Instant::now())?;
+        self.finish_step(Instant::now(), unix_ms())?;
         let wait = self.wait_time(timeout);
         match self.poll.poll(&mut self.events, wait) {
             Ok(()) => {}
@@ -298,22 +313,23 @@ impl Server {
         }
         let now = Instant::now();
         let now_ms = unix_ms();
-        self.ready.clear();
-        self.ready.extend(self.events.iter().map(|e| {
-            let hangup = e.is_read_closed() || e.is_error();
-            let readable = match (e.is_readable(), hangup) {
-                (_, true) => Readable::Hangup,
-                (true, false) => Readable::Edge,
-                (false, false) => Readable::No,
-            };
-            (e.token(), readable, e.is_writable())
-        }));
-        activity.events = self.ready.len();
-
-        for i in 0..self.ready.len() {
-            let (token, readable, writable) = self.ready[i];
+        let ready: Vec<(Token, Readable, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                let hangup = e.is_read_closed() || e.is_error();
+                let readable = match (e.is_readable(), hangup) {
+                    (_, true) => Readable::Hangup,
+                    (true, false) => Readable::Edge,
+                    (false, false) => Readable::No,
+                };
+                (e.token(), readable, e.is_writable())
+            })
+            .collect();
+        activity.events = ready.len();
+        for (token, readable, writable) in ready {
             match token {
-                LISTENER => self.accept_more = true,
+                LISTENER => self.acceptor.set_ready(),
                 WAKER => {}
                 SIGNALS => {
                     if self.signals.as_mut().is_some_and(SignalPipe::drain) {
@@ -321,29 +337,27 @@ impl Server {
                         self.flags.request_shutdown();
                     }
                 }
-                Token(t) => {
-                    if writable && let Some(conn) = self.conns.get_mut(t) {
+                Token(slot) => {
+                    if writable {
                         // Flushed with everything else once this step's
                         // changes are durable.
-                        events::mark_dirty(conn, t, &mut self.dirty);
+                        self.conns.mark_dirty(slot);
                     }
                     if readable != Readable::No {
                         let edge = readable == Readable::Edge;
-                        activity.messages += self.on_readable(t, edge, now, now_ms);
+                        activity.messages += self.read_round(slot, edge, now, now_ms);
                     }
                 }
             }
         }
-        for t in std::mem::take(&mut self.pending) {
-            activity.messages += self.on_readable(t, false, now, now_ms);
+        for slot in self.conns.take_pending() {
+            activity.messages += self.read_round(slot, false, now, now_ms);
         }
-        if self.accept_more && self.accept_paused_until.is_none_or(|t| now >= t) {
-            activity.accepted = self.accept(now);
+        if self.acceptor.due(now) {
+            activity.accepted = self.accept(now, now_ms);
         }
-        activity.expired = self.engine.expire(
-            now_ms,
-            &mut out(&mut self.conns, &mut self.dirty, &self.config),
-        );
+        let (engine, mut out) = self.out();
+        activity.expired = engine.expire(now_ms, &mut out);
         if now >= self.next_tick {
             self.tick(now);
             self.next_tick = now + self.tick_every;
@@ -352,18 +366,48 @@ impl Server {
         if self.flags.shutdown_requested() && self.stopping.is_none() {
             self.begin_shutdown(now);
         }
-        self.flush_all(now)?;
+        self.finish_step(now, now_ms)?;
         if let Some(deadline) = self.stopping
             && (self.conns.is_empty() || now >= deadline)
         {
-            self.finish_shutdown();
+            self.finish_shutdown(now_ms);
         }
         self.flags.publish(self.stats());
         Ok(activity)
     }
 
+    /// Accepts what the listener has, within its budget; a connection over
+    /// the limit is answered `503`, and one far over it is not even read.
+    fn accept(&mut self, now: Instant, now_ms: u64) -> usize {
+        let slack = (self.config.max_connections / 16).max(16);
+        let mut fresh = Vec::new();
+        let (conns, registry) = (&mut self.conns, self.poll.registry());
+        let (max, timeout) = (self.config.max_connections, self.config.handshake_timeout);
+        let accepted = self.acceptor.accept(now, |sock, peer| {
+            if conns.len() >= max + slack {
+                log::debug!("{peer}: dropped, far over the connection limit");
+                return;
+            }
+            match conns.insert(registry, sock, peer, now, timeout) {
+                Ok(slot) => fresh.push(slot),
+                Err(e) => log::warn!("{peer}: cannot register socket: {e}"),
+            }
+        });
+        for slot in fresh {
+            if self.conns.len() > max {
+                log::debug!("over the connection limit, answering 503");
+                self.conns
+                    .respond(slot, &http::error(Status::Unavailable), now);
+            } else {
+                // The head is often here already, sent right behind the SYN.
+                self.read_round(slot, false, now, now_ms);
+            }
+        }
+        accepted
+    }
+
     fn wait_time(&self, timeout: Option<Duration>) -> Option<Duration> {
-        if !self.pending.is_empty() || (self.accept_more && self.accept_paused_until.is_none()) {
+        if self.conns.has_pending() || self.conns.has_retired() || self.acceptor.has_more() {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();
@@ -372,7 +416,7 @@ impl Server {
         if !self.conns.is_empty() {
             sooner(self.next_tick);
         }
-        if let Some(t) = self.accept_paused_until {
+        if let Some(t) = self.acceptor.paused_until() {
             sooner(t);
         }
         if let Some(at) = self.engine.next_deadline() {

@@ -1,0 +1,199 @@
+//! Reading a connection: one round per readiness event, each message handed
+//! to the engine as soon as it is read, within the round's budget.
+//!
+//! A round ends when the socket is dry or when it has used its budget:
+//! [`ROUND_FRAMES`] frames of any kind (pings and pongs count like
+//! requests), [`ROUND_BYTES`] bytes read, [`ROUND_OUTPUT`] bytes of output
+//! caused (a `set` to a thousand subscribers costs its thousand copies), or
+//! [`ROUND_TIME`]. A connection that had more is read again later in the
+//! step, after everyone else had their turn.
+//!
+//! A round also stops as soon as the connection should not be read further
+//! for now: the engine asked to close it (nothing it sent after, say, its
+//! fifth failed `auth` is handled), it has an engine job in progress (a
+//! large `list` or snapshot: its next requests wait, in order), or it has
+//! not read half its output queue (back-pressure).
+
+use std::time::{Duration, Instant};
+
+use log::{debug, trace};
+
+use super::Server;
+use super::conns::Out;
+use crate::conn_id::ConnId;
+use crate::hooks::{Context, CustomMessage};
+use crate::net::connection::{Ending, HeadStatus, Next, Phase};
+use crate::net::http;
+
+/// Frames read from one connection per round.
+pub const ROUND_FRAMES: usize = 256;
+/// Bytes read from one connection per round: one full read buffer.
+pub const ROUND_BYTES: usize = crate::net::wire::SHARED_READ_BUFFER;
+/// Bytes of output one connection's requests may cause per round.
+pub const ROUND_OUTPUT: u64 = 4 << 20;
+/// Time one connection may hold the loop per round.
+pub const ROUND_TIME: Duration = Duration::from_millis(2);
+
+/// How a round of reads ended.
+enum Outcome {
+    /// The socket is dry.
+    Blocked,
+    /// The budget is spent: read again later.
+    More,
+    /// Not to be read until resumed.
+    Paused,
+    /// The connection is ending.
+    End(Ending),
+}
+
+impl Server {
+    /// Reads whatever the connection's phase reads; returns messages handled.
+    /// `edge`: a readiness event without a hang-up or error brought us here,
+    /// so a short read may end the round (see `Wire::begin_round`).
+    pub(super) fn read_round(
+        &mut self,
+        slot: usize,
+        edge: bool,
+        now: Instant,
+        now_ms: u64,
+    ) -> usize {
+        if self.conns.is_paused(slot) {
+            return 0;
+        }
+        let Some(conn) = self.conns.get(slot) else {
+            return 0;
+        };
+        match conn.phase() {
+            Phase::Head => {
+                self.read_head(slot, now, now_ms);
+                0
+            }
+            Phase::Gone => 0,
+            Phase::Open | Phase::Closing | Phase::Draining => {
+                self.message_round(slot, edge, now, now_ms)
+            }
+        }
+    }
+
+    fn read_head(&mut self, slot: usize, now: Instant, now_ms: u64) {
+        let Some(status) = self.conns.get_mut(slot).map(|c| c.read_head()) else {
+            return;
+        };
+        match status {
+            HeadStatus::Waiting => {}
+            HeadStatus::Complete(req) => self.on_request(slot, &req, now, now_ms),
+            HeadStatus::Invalid(status) => self.conns.respond(slot, &http::error(status), now),
+            HeadStatus::Gone => self.conns.end(slot, Ending::Drop, now),
+        }
+    }
+
+    fn message_round(&mut self, slot: usize, edge: bool, now: Instant, now_ms: u64) -> usize {
+        let Some(conn) = self.conns.get(slot) else {
+            return 0;
+        };
+        let id = conn.id();
+        if conn.is_open() && self.must_wait(id) {
+            self.conns.pause(slot);
+            return 0;
+        }
+        let started = Instant::now();
+        let output_before = self.conns.queued_ever();
+        let mut text = std::mem::take(&mut self.text);
+        let mut shared = std::mem::take(&mut self.shared_input);
+        if let Some(c) = self.conns.get_mut(slot) {
+            c.begin_round(&mut shared, edge, ROUND_BYTES);
+        }
+        let (mut frames, mut handled) = (0, 0);
+        let outcome = loop {
+            if frames == ROUND_FRAMES {
+                break Outcome::More;
+            }
+            frames += 1;
+            let Some(next) = self
+                .conns
+                .get_mut(slot)
+                .map(|c| c.next(&mut text, now, ROUND_BYTES))
+            else {
+                break Outcome::Blocked;
+            };
+            match next {
+                Next::Text => {
+                    handled += 1;
+                    self.dispatch(id, &text, now_ms);
+                }
+                Next::Binary => {
+                    handled += 1;
+                    let mut out = Out {
+                        conns: &mut self.conns,
+                        authenticated: self.limits.authenticated,
+                    };
+                    self.engine.reject_binary(id, &mut out);
+                }
+                Next::Other => continue,
+                Next::Blocked => break Outcome::Blocked,
+                Next::End(ending) => break Outcome::End(ending),
+            }
+            if self.must_wait(id) {
+                break Outcome::Paused;
+            }
+            if self.conns.queued_ever() - output_before > ROUND_OUTPUT
+                || (frames % 16 == 0 && started.elapsed() > ROUND_TIME)
+            {
+                break Outcome::More;
+            }
+        };
+        let spent = self
+            .conns
+            .get_mut(slot)
+            .is_some_and(|c| c.end_round(&mut shared));
+        self.shared_input = shared;
+        self.text = text;
+        self.conns.recount(slot);
+        match outcome {
+            Outcome::Blocked if spent => self.conns.read_again(slot),
+            Outcome::Blocked => {}
+            Outcome::More => self.conns.read_again(slot),
+            Outcome::Paused => self.conns.pause(slot),
+            Outcome::End(ending) => self.conns.end(slot, ending, now),
+        }
+        if self.conns.over_limit() {
+            self.conns.enforce_memory();
+        }
+        handled
+    }
+
+    /// Whether connection `id` must not be read for now: it is to be
+    /// closed, it waits for an engine job, or it has not read half its
+    /// queue.
+    pub(super) fn must_wait(&self, id: ConnId) -> bool {
+        let Some(conn) = self.conns.by_id(id) else {
+            return true;
+        };
+        conn.pending_close().is_some()
+            || self.engine.busy(id)
+            || (conn.is_open() && conn.queued() > conn.limits().out_cap / 2)
+    }
+
+    /// Hands one message to the engine, and to the hooks if the engine does
+    /// not know its type.
+    fn dispatch(&mut self, id: ConnId, text: &str, now_ms: u64) {
+        trace!("{id} <- {} bytes", text.len());
+        let mut out = Out {
+            conns: &mut self.conns,
+            authenticated: self.limits.authenticated,
+        };
+        let Some(unknown) = self.engine.handle(id, text, now_ms, &mut out) else {
+            return;
+        };
+        let message = CustomMessage {
+            kind: &unknown.kind,
+            text: unknown.text,
+            req: unknown.req.map(|r| r.get()),
+        };
+        let mut ctx = Context::new(&mut self.engine, &mut out, now_ms);
+        if !self.hooks.on_message(&mut ctx, id, &message) {
+            debug!("{id}: message of unknown type");
+            self.engine.reject_unknown(id, &unknown, &mut out);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! What an HTTP request head gets: the test page, an error, or (after the
+//! origin check and the embedding program's say) a WebSocket.
+
+use std::time::Instant;
+
+use log::{debug, warn};
+
+use super::Server;
+use super::conns::Out;
+use crate::hooks::{Context, OpenRequest};
+use crate::net::http::{self, Route};
+use crate::net::origin;
+
+impl Server {
+    pub(super) fn on_request(
+        &mut self,
+        slot: usize,
+        req: &http::Request,
+        now: Instant,
+        now_ms: u64,
+    ) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
+        let (peer, id) = (conn.peer(), conn.id());
+        debug!("{peer}: {} {}", req.method, req.route_path());
+        match http::route(req) {
+            Route::Page { head_only } => self.conns.respond(slot, &http::page(head_only), now),
+            Route::Reject(status) => self.conns.respond(slot, &http::error(status), now),
+            Route::Upgrade { .. } if !origin::origin_allowed(req, &self.config.allowed_origins) => {
+                let origin = req.header("origin").unwrap_or_default();
+                warn!("{peer}: WebSocket from origin {origin:?} refused (see --allow-origin)");
+                self.conns.respond(
+                    slot,
+                    &http::forbidden("cross-origin WebSocket not allowed"),
+                    now,
+                );
+            }
+            Route::Upgrade { accept, protocol } => {
+                let open = OpenRequest {
+                    conn: id,
+                    peer,
+                    path: &req.path,
+                    headers: &req.headers,
+                };
+                if let Err(refusal) = self.hooks.on_open(&open) {
+                    debug!("{peer}: refused by the embedding program: {refusal}");
+                    return self
+                        .conns
+                        .respond(slot, &http::forbidden(&refusal.reason), now);
+                }
+                let response = http::switching_protocols(&accept, protocol);
+                let limits = self.limits.initial;
+                self.conns
+                    .with(slot, |c| c.upgrade(&response, req.head_len, limits));
+                self.engine.open(id, Some(peer));
+                debug!("{peer}: WebSocket open as {id}");
+                let mut out = Out {
+                    conns: &mut self.conns,
+                    authenticated: self.limits.authenticated,
+                };
+                self.hooks
+                    .on_established(&mut Context::new(&mut self.engine, &mut out, now_ms), id);
+                if self.conns.get(slot).is_some_and(|c| c.has_buffered_input()) {
+                    self.read_round(slot, false, now, now_ms);
+                }
+            }
+        }
+    }
+}
