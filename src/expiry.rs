@@ -7,10 +7,21 @@
 
 use std::collections::BTreeMap;
 
+use crate::store::heap;
+
+/// Bytes a deadline costs besides its names: its share of the B-tree's
+/// nodes (a 48-byte element in nodes about two-thirds full).
+const DEADLINE_OVERHEAD: usize = 72;
+
+fn cost(id: &str, key: &str) -> usize {
+    heap(id.len()) + heap(key.len()) + DEADLINE_OVERHEAD
+}
+
 /// Deadlines of the keys that have one.
 #[derive(Default)]
 pub struct Expiry {
     queue: BTreeMap<(u64, u64), (Box<str>, Box<str>)>,
+    bytes: usize,
 }
 
 impl Expiry {
@@ -21,12 +32,22 @@ impl Expiry {
 
     /// Schedules `id`/`key`, written at `rev`, to expire at `at` (ms since the epoch).
     pub fn insert(&mut self, at: u64, rev: u64, id: &str, key: &str) {
-        self.queue.insert((at, rev), (id.into(), key.into()));
+        if let Some((i, k)) = self.queue.insert((at, rev), (id.into(), key.into())) {
+            self.bytes -= cost(&i, &k);
+        }
+        self.bytes += cost(id, key);
     }
 
     /// Cancels the deadline recorded for the entry written at `rev`.
     pub fn remove(&mut self, at: u64, rev: u64) {
-        self.queue.remove(&(at, rev));
+        if let Some((id, key)) = self.queue.remove(&(at, rev)) {
+            self.bytes -= cost(&id, &key);
+        }
+    }
+
+    /// Bytes the deadlines cost.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The earliest deadline, if any key has one.
@@ -40,7 +61,9 @@ impl Expiry {
         if entry.key().0 > now {
             return None;
         }
-        Some(entry.remove())
+        let (id, key) = entry.remove();
+        self.bytes -= cost(&id, &key);
+        Some((id, key))
     }
 
     /// Number of keys with a deadline.

@@ -10,7 +10,7 @@
 //! to every subscriber's queue.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -27,9 +27,13 @@ use crate::store::Store;
 use crate::subscriptions::Subscriptions;
 
 mod access;
+mod background;
 mod durable;
+mod jobs;
 mod reads;
 mod writes;
+
+pub use background::Background;
 
 /// Where the engine's output goes.
 pub trait Outbound {
@@ -43,13 +47,14 @@ pub trait Outbound {
     fn close(&mut self, to: ConnId, code: u16, reason: &'static str) {
         let _ = (to, code, reason);
     }
-    /// Bytes queued for `to` and not yet taken by it, or `None` if it is
-    /// gone. Work that produces output in slices (large snapshots and
-    /// replays) waits while this is high. Outputs that are not connections
-    /// take everything at once.
-    fn backlog(&self, to: ConnId) -> Option<usize> {
+    /// Bytes that may still be queued for `to` before it counts as not
+    /// reading, or `None` if it is gone. Work that produces output in
+    /// slices (large snapshots and replays) stops there and goes on once
+    /// the client has read. Outputs that are not connections take
+    /// everything at once.
+    fn room(&self, to: ConnId) -> Option<usize> {
         let _ = to;
-        Some(0)
+        Some(usize::MAX)
     }
     /// Says that `to` has authenticated: it may now send and be sent as
     /// much as any client (connections start with small limits when
@@ -116,6 +121,10 @@ pub const DEFAULT_LIST_LIMIT: usize = 100;
 /// Keys expired per loop iteration at most, so a mass expiry cannot stall
 /// the clients waiting behind it; the rest go in the next iterations.
 pub const EXPIRE_BATCH: usize = 1000;
+/// Ephemeral keys of closed connections deleted per loop iteration at
+/// most: a client that held 600,000 of them and left would otherwise stop
+/// the loop for over a second.
+pub const REAP_BATCH: usize = 1000;
 
 /// The limits the engine enforces, taken from [`Config`].
 #[derive(Clone, Debug)]
@@ -167,6 +176,18 @@ pub struct Engine {
     journal: Option<Box<dyn Journal>>,
     history_len: usize,
     history_bytes: usize,
+    /// Requests being answered in slices, by connection (see [`jobs`]).
+    jobs: HashMap<ConnId, jobs::Job>,
+    /// Which job goes first in the next step.
+    job_turn: usize,
+    /// The time of the message or step being handled (ms since the epoch).
+    now_ms: u64,
+    /// Ephemeral keys of closed connections, still to delete.
+    reaping: VecDeque<(ConnId, Box<str>, Box<str>)>,
+    /// Expiry waits until then after the log refused a deletion.
+    expiry_paused_until: Option<u64>,
+    /// Bytes of the connections' lists of ephemeral keys.
+    owned_bytes: usize,
 }
 
 /// Where changes go to become durable, before they are applied. The
@@ -219,6 +240,12 @@ impl Engine {
             journal: None,
             history_len: config.history_len,
             history_bytes: config.history_bytes,
+            jobs: HashMap::new(),
+            job_turn: 0,
+            now_ms: 0,
+            reaping: VecDeque::new(),
+            expiry_paused_until: None,
+            owned_bytes: 0,
         }
     }
 
@@ -233,10 +260,13 @@ impl Engine {
         );
     }
 
-    /// Forgets a connection: drops its subscriptions and deletes the
-    /// ephemeral keys it owns (their subscribers are told why).
+    /// Forgets a connection: drops its subscriptions and any request in
+    /// progress, and deletes the ephemeral keys it owns (their subscribers
+    /// are told why): the first [`REAP_BATCH`] now, the rest in the next
+    /// loop steps ([`Engine::background`]).
     pub fn close(&mut self, conn: ConnId, out: &mut impl Outbound) {
         self.subs.remove_all(conn);
+        self.jobs.remove(&conn);
         let Some(session) = self.sessions.remove(&conn) else {
             return;
         };
@@ -244,18 +274,12 @@ impl Engine {
             self.token_deadlines.remove(&(*at, conn));
         }
         let mut owned: Vec<_> = session.owned.into_iter().collect();
+        self.owned_bytes -= owned.iter().map(|(i, k)| owned_cost(i, k)).sum::<usize>();
         // A stable order makes the notifications (and their revisions) predictable.
         owned.sort();
-        for (id, key) in owned {
-            if self
-                .store
-                .get(&id, &key)
-                .is_some_and(|e| e.owner == Some(conn))
-                && let Err(e) = self.remove_key(&id, &key, Some("disconnected"), out)
-            {
-                log::error!("cannot delete ephemeral key {id}/{key}: {e}");
-            }
-        }
+        self.reaping
+            .extend(owned.into_iter().map(|(id, key)| (conn, id, key)));
+        self.reap(out);
     }
 
     /// Handles one text message from `conn` at time `now` (ms since the
@@ -269,6 +293,7 @@ impl Engine {
         now: u64,
         out: &mut impl Outbound,
     ) -> Option<Unknown<'t>> {
+        self.now_ms = now;
         if self
             .sessions
             .get(&conn)
@@ -345,48 +370,16 @@ impl Engine {
         self.error(conn, None, ErrorCode::BadRequest, message, out);
     }
 
-    /// Expires the keys whose deadline is at or before `now`, at most
-    /// [`EXPIRE_BATCH`] of them, and the token grants that have ended;
-    /// returns how many keys expired.
-    pub fn expire(&mut self, now: u64, out: &mut impl Outbound) -> usize {
-        self.expire_tokens(now, out);
-        let mut n = 0;
-        while n < EXPIRE_BATCH {
-            let Some((id, key)) = self.expiry.pop_due(now) else {
-                break;
-            };
-            if self.remove_key(&id, &key, Some("expired"), out).is_err() {
-                // The disk is full: the key lives on until its deletion can
-                // be written (retried on the next step).
-                if let Some(e) = self.store.get(&id, &key)
-                    && let Some(at) = e.expires_at
-                {
-                    self.expiry.insert(at, e.rev, &id, &key);
-                }
-                break;
-            }
-            n += 1;
-        }
-        n
-    }
-
-    /// The earliest key deadline (ms since the epoch), to bound the poll timeout.
-    pub fn next_deadline(&self) -> Option<u64> {
-        let token = self
-            .token_deadlines
-            .first()
-            .map(|(secs, _)| secs.saturating_mul(1000));
-        match (self.expiry.next_deadline(), token) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
     /// Whether `conn` has work in progress (a request answered in slices):
     /// its next messages must wait until it is done.
     pub fn busy(&self, conn: ConnId) -> bool {
-        let _ = conn;
-        false
+        self.has_job(conn)
+    }
+
+    /// Bytes counted against `--max-memory`: the store, subscriptions,
+    /// deadlines and the lists of ephemeral keys.
+    pub fn memory(&self) -> usize {
+        self.store.bytes() + self.subs.bytes() + self.expiry.bytes() + self.owned_bytes
     }
 
     /// The store's current revision: that of the latest change.
@@ -416,6 +409,11 @@ impl Engine {
         encode::error(&mut self.buf, code, message, req);
         out.send(conn, &self.buf);
     }
+}
+
+/// Bytes a connection's record of one ephemeral key costs.
+fn owned_cost(id: &str, key: &str) -> usize {
+    crate::store::heap(id.len()) + crate::store::heap(key.len()) + 48
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Requests that change nothing in the store: `get`, `list`, `subscribe`
 //! (with its snapshot or replay) and `unsubscribe`.
 
-use super::{DEFAULT_LIST_LIMIT, Engine, MAX_LIST_LIMIT, Outbound};
+use super::{Engine, Outbound};
+use crate::subscriptions::Subscriptions;
 use crate::conn_id::ConnId;
 use crate::protocol::Json;
 use crate::protocol::{ErrorCode, Topic, encode};
@@ -39,10 +40,27 @@ impl Engine {
         limit: Option<u64>,
         out: &mut impl Outbound,
     ) {
-        let limit = limit.map_or(DEFAULT_LIST_LIMIT, |l| {
-            l.min(MAX_LIST_LIMIT as u64) as usize
-        });
-        let (keys, more) = self.store.list(id, prefix, after, limit);
+        // Answered at once unless the namespace's index must be built first.
+        let job = Engine::list_job(id, prefix, after, limit, req);
+        self.start_job(conn, job, out);
+    }
+
+    /// Answers a `list` (the namespace's index is built).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn answer_list(
+        &mut self,
+        conn: ConnId,
+        req: Option<Json>,
+        id: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        out: &mut impl Outbound,
+    ) {
+        let (keys, more) = self
+            .store
+            .list(id, prefix, after, limit)
+            .unwrap_or_default();
         self.buf.clear();
         encode::Obj::new(&mut self.buf, "keys")
             .str("id", id)
@@ -68,50 +86,29 @@ impl Engine {
         // Check everything that can fail before subscribing: an error leaves
         // the connection exactly as it was.
         let max_subs = self.limits.max_subscriptions;
-        if self.subs.count(conn) >= max_subs && !self.subs.contains(conn, id, topic) {
+        let already = self.subs.contains(conn, id, topic);
+        if self.subs.count(conn) >= max_subs && !already {
             let message =
                 format!("this connection already holds {max_subs} subscriptions, the most allowed");
             return self.error(conn, req, ErrorCode::TooManySubscriptions, &message, out);
         }
-        let max_keys = self.limits.max_prefix_snapshot;
-        if let (Topic::Prefix(prefix), None) = (topic, resume)
-            && self.store.prefix_snapshot(id, prefix, max_keys).is_none()
-        {
+        if !already && self.memory() + Subscriptions::cost(id, topic) > self.limits.max_memory {
             let message = format!(
-                "more than {max_keys} keys match prefix '{prefix}'; page through them with list"
+                "the server's memory limit is reached ({} of {} bytes used); nothing was subscribed",
+                self.memory(),
+                self.limits.max_memory
             );
-            return self.error(conn, req, ErrorCode::TooManyKeys, &message, out);
+            return self.error(conn, req, ErrorCode::StoreFull, &message, out);
         }
-        self.subs.add(conn, id, topic);
-
-        if let Some(since) = resume {
-            // Replay exactly what the client missed, then mark the end of it.
-            for change in self.history.after(since) {
-                let matches = match topic {
-                    Topic::Key(k) => *change.key == **k,
-                    Topic::Prefix(p) => change.key.starts_with(&**p),
-                };
-                if matches && *change.id == *id {
-                    out.send_frame(conn, change.frame);
-                }
+        match (topic, resume) {
+            // A replay of what the client missed, or a prefix snapshot: in
+            // slices, under flow control (see `jobs`).
+            (_, Some(_)) | (Topic::Prefix(_), None) => {
+                let job = Engine::subscribe_job(id, topic, resume, resync, req);
+                self.start_job(conn, job, out);
             }
-            return self.subscribed(conn, req, id, topic, false, out);
-        }
-        match topic {
-            Topic::Prefix(prefix) => {
-                // One `value` per key (counted above), then the direct reply.
-                let entries = self
-                    .store
-                    .prefix_snapshot(id, prefix, max_keys)
-                    .unwrap_or_default();
-                for (key, entry) in entries {
-                    self.buf.clear();
-                    encode::value(&mut self.buf, id, key, Some(&entry.value), entry.rev, None);
-                    out.send(conn, &self.buf);
-                }
-                self.subscribed(conn, req, id, topic, resync, out);
-            }
-            Topic::Key(key) => {
+            (Topic::Key(key), None) => {
+                self.add_subscription(conn, id, topic);
                 // The R protocol's reply: the current value (`null` if none).
                 let entry = self.store.get(id, key);
                 self.buf.clear();
@@ -128,7 +125,12 @@ impl Engine {
         }
     }
 
-    fn subscribed(
+    /// Adds a subscription and counts its memory.
+    pub(super) fn add_subscription(&mut self, conn: ConnId, id: &str, topic: &Topic) {
+        self.subs.add(conn, id, topic);
+    }
+
+    pub(super) fn subscribed(
         &mut self,
         conn: ConnId,
         req: Option<Json>,

@@ -352,20 +352,25 @@ fn unsubscribe_replies_only_when_asked() {
 }
 
 #[test]
-fn limits_on_values_memory_and_subscriptions() {
-    let mut h = Harness::new(
-        Config::default()
-            .max_value_size(3)
-            .max_memory(250)
-            .max_subscriptions(1),
-    );
+fn limits_on_values_and_memory() {
+    let mut h = Harness::new(Config::default().max_value_size(3).max_memory(800));
     let got = h.send(1, r#"{"type":"set","id":"a","key":"k","value":"abc"}"#);
     assert!(got[0].contains(r#""code":"too_large""#), "{got:?}");
     h.send(1, r#"{"type":"set","id":"a","key":"k","value":123}"#);
+    // One key with its namespace and tables: most of the 800 bytes.
+    assert!(h.engine.memory() > 600, "{}", h.engine.memory());
     let got = h.send(1, r#"{"type":"set","id":"a","key":"k2","value":123}"#);
     assert!(got[0].contains(r#""code":"store_full""#), "{got:?}");
     // Overwriting with something no larger is still allowed when full.
     assert!(h.send(1, r#"{"type":"set","id":"a","key":"k","value":1}"#)[0].contains("value"));
+    // Subscriptions take memory too.
+    let got = h.send(1, r#"{"type":"subscribe","id":"a","key":"k"}"#);
+    assert!(got[0].contains(r#""code":"store_full""#), "{got:?}");
+}
+
+#[test]
+fn limits_on_subscriptions() {
+    let mut h = Harness::new(Config::default().max_subscriptions(1));
     h.send(1, r#"{"type":"subscribe","id":"a","key":"k"}"#);
     let got = h.send(1, r#"{"type":"subscribe","id":"a","key":"j"}"#);
     assert!(
@@ -374,4 +379,9 @@ fn limits_on_values_memory_and_subscriptions() {
     );
     // Re-subscribing to what it has is not a new subscription.
     assert!(h.send(1, r#"{"type":"subscribe","id":"a","key":"k"}"#)[0].contains("value"));
+    // What subscriptions cost is counted, and given back when they end.
+    let with = h.engine.memory();
+    h.engine.close(ConnId::from(1), &mut h.inbox);
+    assert!(h.engine.memory() < with);
+    assert_eq!(h.engine.memory(), 0);
 }

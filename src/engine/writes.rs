@@ -8,7 +8,7 @@ use crate::persist::record::Record;
 use crate::protocol::Json;
 use crate::protocol::frame::{self, FrameRef, SHARE_ABOVE};
 use crate::protocol::{ErrorCode, encode};
-use crate::store::Entry;
+use crate::store::{Entry, heap};
 
 /// A `set` as the client asked for it.
 pub(super) struct Write<'a> {
@@ -177,16 +177,17 @@ impl Engine {
             return Err((ErrorCode::TooLarge, message));
         }
         // Far from the limit (the usual case) no lookup is needed: even a
-        // new key in a new namespace would fit.
-        let worst = id.len() + key.len() + value.len() + 2 * crate::store::ENTRY_OVERHEAD;
-        if self.store.bytes() + worst <= self.limits.max_memory {
+        // new key in a new namespace would fit, with its table slot, index
+        // entry, deadline and owner's record.
+        let used = self.memory();
+        let worst = heap(id.len()) + heap(key.len()) + heap(value.len()) + 512;
+        if used + worst <= self.limits.max_memory {
             return Ok(());
         }
-        let after = self.store.bytes_after_set(id, key, value.len());
-        if after > self.limits.max_memory && after > self.store.bytes() {
+        let after = self.store.bytes_after_set(id, key, value.len()) + used - self.store.bytes();
+        if after > self.limits.max_memory && after > used {
             let message = format!(
-                "the store is full ({} of {} bytes used); delete keys or raise --max-memory",
-                self.store.bytes(),
+                "the store is full ({used} of {} bytes used); delete keys or raise --max-memory",
                 self.limits.max_memory
             );
             return Err((ErrorCode::StoreFull, message));
@@ -229,7 +230,9 @@ impl Engine {
             self.expiry.insert(at, rev, id, key);
         }
         if let Some(session) = owner.and_then(|o| self.sessions.get_mut(&o)) {
-            session.owned.insert((id.into(), key.into()));
+            if session.owned.insert((id.into(), key.into())) {
+                self.owned_bytes += super::owned_cost(id, key);
+            }
         }
         self.buf.clear();
         encode::value(&mut self.buf, id, key, Some(value), rev, None);
@@ -271,7 +274,9 @@ impl Engine {
         if let Some(o) = old.owner.filter(|o| Some(*o) != new_owner)
             && let Some(session) = self.sessions.get_mut(&o)
         {
-            session.owned.remove(&(id.into(), key.into()));
+            if session.owned.remove(&(id.into(), key.into())) {
+                self.owned_bytes -= super::owned_cost(id, key);
+            }
         }
     }
 

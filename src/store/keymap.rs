@@ -28,6 +28,9 @@ pub const SHARDS: usize = 1024;
 /// A map from names to `V`; see the module documentation.
 pub struct KeyMap<V> {
     repr: Repr<V>,
+    /// Slots the tables have room for, all shards together: what they
+    /// occupy in memory, full or not (see [`KeyMap::table_bytes`]).
+    capacity: usize,
 }
 
 enum Repr<V> {
@@ -45,6 +48,7 @@ impl<V> Default for KeyMap<V> {
     fn default() -> Self {
         KeyMap {
             repr: Repr::One(HashMap::new()),
+            capacity: 0,
         }
     }
 }
@@ -75,26 +79,65 @@ impl<V> KeyMap<V> {
     /// Inserts a key the caller knows to be absent (checked in debug
     /// builds): the caller has just looked for it, so it is not looked up
     /// again, and a value that replaces another never allocates its key.
-    pub fn insert_new(&mut self, key: Box<str>, value: V) {
+    /// Returns whether the map was spread over its shards by this insert.
+    pub fn insert_new(&mut self, key: Box<str>, value: V) -> bool {
         debug_assert!(self.get(&key).is_none(), "insert_new of a present key");
+        let mut split = false;
         if let Repr::One(map) = &mut self.repr
             && map.len() >= SPLIT_AT
         {
             self.split();
+            split = true;
         }
-        match &mut self.repr {
-            Repr::One(map) => {
-                map.insert(key, value);
-            }
+        let (map, len) = match &mut self.repr {
+            Repr::One(map) => (map, None),
             Repr::Split {
                 hasher,
                 shards,
                 len,
-            } => {
-                shards[shard(hasher, &key)].insert(key, value);
-                *len += 1;
-            }
+            } => (&mut shards[shard(hasher, &key)], Some(len)),
+        };
+        let before = map.capacity();
+        map.insert(key, value);
+        self.capacity = self.capacity + map.capacity() - before;
+        if let Some(len) = len {
+            *len += 1;
         }
+        split
+    }
+
+    /// The shard `key` lives in (0 for a map that is not split).
+    pub fn shard_of(&self, key: &str) -> usize {
+        match &self.repr {
+            Repr::One(_) => 0,
+            Repr::Split { hasher, .. } => shard(hasher, key),
+        }
+    }
+
+    /// How many shards there are (1 for a map that is not split).
+    pub fn shard_count(&self) -> usize {
+        match &self.repr {
+            Repr::One(_) => 1,
+            Repr::Split { shards, .. } => shards.len(),
+        }
+    }
+
+    /// The keys of shard `i`, in no particular order.
+    pub fn shard_keys(&self, i: usize) -> impl Iterator<Item = &str> {
+        let map = match &self.repr {
+            Repr::One(map) => Some(map),
+            Repr::Split { shards, .. } => shards.get(i),
+        };
+        map.into_iter().flat_map(|m| m.keys().map(|k| &**k))
+    }
+
+    /// Bytes the tables themselves occupy (slots and control bytes, empty
+    /// slots included; the keys' and values' own allocations are not).
+    pub fn table_bytes(&self) -> usize {
+        // A table of capacity c has about c * 8/7 slots, each a key, a
+        // value and one control byte.
+        let slot = std::mem::size_of::<(Box<str>, V)>() + 1;
+        self.capacity * slot * 8 / 7
     }
 
     fn split(&mut self) {
@@ -107,6 +150,7 @@ impl<V> KeyMap<V> {
         for (key, value) in map.drain() {
             shards[shard(&hasher, &key)].insert(key, value);
         }
+        self.capacity = shards.iter().map(HashMap::capacity).sum();
         self.repr = Repr::Split {
             hasher,
             shards,

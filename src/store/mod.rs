@@ -7,24 +7,34 @@
 //! change that wrote it. Reads and writes by key are one hash lookup.
 //!
 //! Ordered queries (`list`, prefix snapshots) need keys in byte order, which a
-//! `HashMap` cannot give. Rather than paying for an ordered index on every
-//! write in every namespace, a namespace builds a `BTreeSet` of its keys the
-//! first time it is asked an ordered question and keeps it up to date from
-//! then on: applications that never list pay nothing.
+//! `HashMap` cannot give: a namespace builds an ordered index the first time
+//! it is asked, a slice at a time ([`ordered`]), and keeps it from then on.
+//!
+//! [`Store::bytes`] is what the store really occupies, as closely as it can
+//! be known without asking the allocator: every key and value allocation as
+//! glibc's `malloc` sizes it, the hash tables at their capacity (empty slots
+//! included), and the ordered indexes. `--max-memory` limits it.
 
 use std::collections::BTreeSet;
-use std::ops::Bound;
 
 pub mod keymap;
+mod ordered;
 
-use keymap::KeyMap;
+use keymap::{KeyMap, SHARDS};
+use ordered::Ordered;
 
 use crate::conn_id::ConnId;
 
-/// Bytes charged per key on top of its name and value: the hash-table slot,
-/// the two allocations' headers and the entry's fixed fields. An estimate,
-/// used so that `--max-memory` tracks real usage closely enough.
-pub const ENTRY_OVERHEAD: usize = 96;
+/// Bytes `malloc` takes for an allocation of `len` bytes: glibc's chunk,
+/// the request plus an 8-byte header rounded up to 16, at least 32. (An
+/// empty string allocates nothing.)
+pub fn heap(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        ((len + 8 + 15) & !15).max(32)
+    }
+}
 
 /// One stored value and what the protocol knows about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,28 +64,21 @@ impl Entry {
 #[derive(Default)]
 struct Namespace {
     map: KeyMap<Entry>,
-    /// Keys in byte order; `None` until an ordered query needs it.
-    ordered: Option<BTreeSet<Box<str>>>,
+    ordered: Ordered,
 }
 
-impl Namespace {
-    fn ordered(&mut self) -> &BTreeSet<Box<str>> {
-        let map = &self.map;
-        self.ordered
-            .get_or_insert_with(|| map.iter().map(|(k, _)| k.into()).collect())
-    }
-}
+/// The headers of a split map's shards, charged when it splits.
+const SHARD_HEADERS: usize = SHARDS * std::mem::size_of::<std::collections::HashMap<Box<str>, Entry>>();
 
 /// The store itself.
 #[derive(Default)]
 pub struct Store {
     spaces: KeyMap<Namespace>,
     keys: usize,
+    /// Keys, values, names and indexes (the tables are in `tables`).
     bytes: usize,
-}
-
-fn cost(key: &str, value: &str) -> usize {
-    key.len() + value.len() + ENTRY_OVERHEAD
+    /// The hash tables of every namespace (and of the map of namespaces).
+    tables: usize,
 }
 
 impl Store {
@@ -91,28 +94,32 @@ impl Store {
 
     /// Stores `entry`, returning the entry it replaced.
     pub fn set(&mut self, id: &str, key: &str, entry: Entry) -> Option<Entry> {
-        let space = match self.spaces.get_mut(id) {
-            Some(space) => space,
-            None => {
-                self.bytes += id.len() + ENTRY_OVERHEAD;
-                self.spaces.insert_new(id.into(), Namespace::default());
-                self.spaces.get_mut(id).expect("just inserted")
-            }
-        };
-        self.bytes += cost(key, &entry.value);
+        if self.spaces.get(id).is_none() {
+            let before = self.spaces.table_bytes();
+            self.spaces.insert_new(id.into(), Namespace::default());
+            self.tables = self.tables + self.spaces.table_bytes() - before;
+            self.bytes += heap(id.len());
+        }
+        let space = self.spaces.get_mut(id).expect("present or just inserted");
+        let tables_before = space.map.table_bytes();
+        let new_value = heap(entry.value.len());
         let old = match space.map.get_mut(key) {
             Some(slot) => Some(std::mem::replace(slot, entry)),
             None => {
-                space.map.insert_new(key.into(), entry);
-                if let Some(ordered) = &mut space.ordered {
-                    ordered.insert(key.into());
+                if space.map.insert_new(key.into(), entry) {
+                    self.bytes += SHARD_HEADERS;
+                    self.bytes -= space.ordered.reshard();
                 }
+                let shard = space.map.shard_of(key);
+                self.bytes += heap(key.len()) + space.ordered.insert(key, shard);
                 self.keys += 1;
                 None
             }
         };
+        self.tables = self.tables + space.map.table_bytes() - tables_before;
+        self.bytes += new_value;
         if let Some(old) = &old {
-            self.bytes -= cost(key, &old.value);
+            self.bytes -= heap(old.value.len());
         }
         old
     }
@@ -120,28 +127,33 @@ impl Store {
     /// Removes `id`/`key`, returning its entry. An emptied namespace is dropped.
     pub fn remove(&mut self, id: &str, key: &str) -> Option<Entry> {
         let space = self.spaces.get_mut(id)?;
+        let shard = space.map.shard_of(key);
         let old = space.map.remove(key)?;
-        if let Some(ordered) = &mut space.ordered {
-            ordered.remove(key);
-        }
+        self.bytes -= space.ordered.remove(key, shard);
         self.keys -= 1;
-        self.bytes -= cost(key, &old.value);
+        self.bytes -= heap(key.len()) + heap(old.value.len());
         if space.map.is_empty() {
+            self.tables -= space.map.table_bytes();
+            if space.map.shard_count() > 1 {
+                self.bytes -= SHARD_HEADERS;
+            }
+            self.bytes -= space.ordered.bytes() + heap(id.len());
             self.spaces.remove(id);
-            self.bytes -= id.len() + ENTRY_OVERHEAD;
         }
         Some(old)
     }
 
     /// What [`Store::bytes`] would be after storing a value of `value_len`
-    /// bytes under `id`/`key`: lets a write be refused before it is applied.
+    /// bytes under `id`/`key` (not counting a table that may have to grow):
+    /// lets a write be refused before it is applied.
     pub fn bytes_after_set(&self, id: &str, key: &str, value_len: usize) -> usize {
-        let added = key.len() + value_len + ENTRY_OVERHEAD;
+        let value = heap(value_len);
+        let key_cost = heap(key.len()) + ordered::INDEX_OVERHEAD;
         match self.spaces.get(id) {
-            None => self.bytes + added + id.len() + ENTRY_OVERHEAD,
+            None => self.bytes() + value + key_cost + heap(id.len()),
             Some(space) => match space.map.get(key) {
-                Some(old) => self.bytes + added - cost(key, &old.value),
-                None => self.bytes + added,
+                Some(old) => self.bytes() + value - heap(old.value.len()),
+                None => self.bytes() + value + key_cost,
             },
         }
     }
@@ -152,57 +164,76 @@ impl Store {
         self.spaces.get_mut(id)?.map.get_mut(key)
     }
 
+    /// Works on `id`'s ordered index, copying at most about `budget` keys
+    /// (less what it copied); returns whether the index is complete. A
+    /// namespace that does not exist needs none.
+    pub fn build_index(&mut self, id: &str, budget: &mut usize) -> bool {
+        let Some(space) = self.spaces.get_mut(id) else {
+            return true;
+        };
+        if space.ordered.ready().is_some() {
+            return true;
+        }
+        let Namespace { map, ordered } = space;
+        self.bytes += ordered.build(map.shard_count(), budget, |i| map.shard_keys(i));
+        ordered.ready().is_some()
+    }
+
+    fn index(&self, id: &str) -> Option<&BTreeSet<Box<str>>> {
+        self.spaces.get(id)?.ordered.ready()
+    }
+
     /// Keys under `prefix` in byte order, after `after` (exclusive), at most
-    /// `limit` of them; the flag says whether more follow.
+    /// `limit` of them, and whether more follow; `None` until the
+    /// namespace's index is built ([`Store::build_index`]).
     pub fn list(
-        &mut self,
+        &self,
         id: &str,
         prefix: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> (Vec<&str>, bool) {
-        let Some(space) = self.spaces.get_mut(id) else {
-            return (Vec::new(), false);
-        };
-        let start = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a),
-            _ => Bound::Included(prefix),
-        };
-        let mut iter = space
-            .ordered()
-            .range::<str, _>((start, Bound::Unbounded))
-            .take_while(|k| k.starts_with(prefix))
-            .map(|k| &**k);
+    ) -> Option<(Vec<&str>, bool)> {
+        if self.spaces.get(id).is_none() {
+            return Some((Vec::new(), false));
+        }
+        let mut iter = ordered::under(self.index(id)?, prefix, after);
         let keys: Vec<&str> = iter.by_ref().take(limit).collect();
         let more = iter.next().is_some();
-        (keys, more)
+        Some((keys, more))
     }
 
-    /// Keys and entries under `prefix` in byte order, or `None` when there are
-    /// more than `max` of them (counted without collecting them all).
-    pub fn prefix_snapshot(
-        &mut self,
+    /// The number of keys under `prefix`, or `Some(None)` when there are
+    /// more than `max` (counted no further); `None` until the namespace's
+    /// index is built.
+    pub fn count_under(&self, id: &str, prefix: &str, max: usize) -> Option<Option<usize>> {
+        if self.spaces.get(id).is_none() {
+            return Some(Some(0));
+        }
+        let n = ordered::under(self.index(id)?, prefix, None)
+            .take(max + 1)
+            .count();
+        Some((n <= max).then_some(n))
+    }
+
+    /// Up to `limit` keys under `prefix` after `after`, with their entries,
+    /// in byte order; `None` until the namespace's index is built.
+    pub fn entries_under(
+        &self,
         id: &str,
         prefix: &str,
-        max: usize,
+        after: Option<&str>,
+        limit: usize,
     ) -> Option<Vec<(&str, &Entry)>> {
-        let Some(space) = self.spaces.get_mut(id) else {
+        let Some(space) = self.spaces.get(id) else {
             return Some(Vec::new());
         };
-        space.ordered();
-        let Namespace { map, ordered } = space;
-        let keys = ordered.as_ref().expect("built above");
-        let mut out = Vec::new();
-        for k in keys.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)) {
-            if !k.starts_with(prefix) {
-                break;
-            }
-            if out.len() == max {
-                return None;
-            }
-            out.push((&**k, map.get(k).expect("indexed keys are stored")));
-        }
-        Some(out)
+        let keys = space.ordered.ready()?;
+        Some(
+            ordered::under(keys, prefix, after)
+                .take(limit)
+                .map(|k| (k, space.map.get(k).expect("indexed keys are stored")))
+                .collect(),
+        )
     }
 
     /// Number of keys in all namespaces.
@@ -215,9 +246,9 @@ impl Store {
         self.keys == 0
     }
 
-    /// Estimated bytes held: names, values and per-entry overhead.
+    /// Bytes held: names, values, hash tables and ordered indexes.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes + self.tables
     }
 
     /// Every namespace, key and entry, in no particular order (snapshots).
@@ -258,15 +289,36 @@ mod tests {
     }
 
     #[test]
-    fn byte_accounting_returns_to_zero() {
+    fn byte_accounting_returns_to_where_it_was() {
         let mut s = Store::new();
+        s.set("app", "first", Entry::new("1", 1));
+        s.remove("app", "first");
+        // The map of namespaces keeps its (small) table.
+        let empty = s.bytes();
         s.set("app", "k", Entry::new("\"x\"", 1));
         s.set("app", "k", Entry::new("\"longer value\"", 2));
         s.set("app", "j", Entry::new("1", 3));
-        assert!(s.bytes() > 0);
+        let mut budget = 100;
+        assert!(s.build_index("app", &mut budget));
+        assert!(s.bytes() > empty);
         s.remove("app", "k");
         s.remove("app", "j");
-        assert_eq!(s.bytes(), 0);
+        assert_eq!(s.bytes(), empty);
+    }
+
+    #[test]
+    fn bytes_follow_the_allocations() {
+        let mut s = Store::new();
+        s.set("a", "k", Entry::new("1", 1));
+        let one = s.bytes();
+        // A value of 40 bytes takes a 48-byte chunk instead of a 32-byte one.
+        s.set("a", "k", Entry::new("x".repeat(40), 2));
+        assert_eq!(s.bytes(), one + 16);
+    }
+
+    fn built(s: &mut Store, id: &str) {
+        let mut budget = usize::MAX;
+        assert!(s.build_index(id, &mut budget));
     }
 
     #[test]
@@ -275,39 +327,73 @@ mod tests {
         for k in ["b", "a", "room/2", "room/10", "room/1", "z"] {
             s.set("app", k, Entry::new("0", 1));
         }
+        assert_eq!(s.list("app", "", None, 10), None, "no index yet");
+        built(&mut s, "app");
         assert_eq!(
             s.list("app", "room/", None, 2),
-            (vec!["room/1", "room/10"], true)
+            Some((vec!["room/1", "room/10"], true))
         );
         assert_eq!(
             s.list("app", "room/", Some("room/10"), 2),
-            (vec!["room/2"], false)
+            Some((vec!["room/2"], false))
         );
-        assert_eq!(s.list("app", "", Some("room/2"), 10), (vec!["z"], false));
-        assert_eq!(s.list("none", "", None, 10), (vec![], false));
+        assert_eq!(s.list("app", "", Some("room/2"), 10), Some((vec!["z"], false)));
+        assert_eq!(s.list("none", "", None, 10), Some((vec![], false)));
         // The ordered index follows writes made after it was built.
         s.set("app", "room/15", Entry::new("0", 2));
         s.remove("app", "room/1");
         assert_eq!(
             s.list("app", "room/", None, 10),
-            (vec!["room/10", "room/15", "room/2"], false)
+            Some((vec!["room/10", "room/15", "room/2"], false))
         );
     }
 
     #[test]
-    fn prefix_snapshot_respects_its_cap() {
+    fn an_index_built_in_slices_while_keys_change_is_exact() {
+        let mut s = Store::new();
+        let n = keymap::SPLIT_AT * 3;
+        for i in 0..n {
+            s.set("big", &format!("k{i:06}"), Entry::new("0", 1));
+        }
+        let mut steps = 0;
+        loop {
+            let mut budget = 500;
+            if s.build_index("big", &mut budget) {
+                break;
+            }
+            // Writes between slices land in copied and uncopied shards alike.
+            s.set("big", &format!("new{steps:04}"), Entry::new("1", 2));
+            s.remove("big", &format!("k{:06}", steps * 7));
+            steps += 1;
+        }
+        assert!(steps > 10, "built in {steps} slices");
+        let mut want: Vec<String> = (0..n)
+            .filter(|i| i % 7 != 0 || i / 7 >= steps)
+            .map(|i| format!("k{i:06}"))
+            .chain((0..steps).map(|j| format!("new{j:04}")))
+            .collect();
+        want.sort();
+        let (got, more) = s.list("big", "", None, usize::MAX).unwrap();
+        assert!(!more);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn counting_and_reading_under_a_prefix() {
         let mut s = Store::new();
         for k in ["p/1", "p/2", "p/3", "q"] {
             s.set("app", k, Entry::new("0", 1));
         }
+        built(&mut s, "app");
+        assert_eq!(s.count_under("app", "p/", 3), Some(Some(3)));
+        assert_eq!(s.count_under("app", "p/", 2), Some(None));
+        assert_eq!(s.count_under("none", "p/", 2), Some(Some(0)));
         let keys: Vec<&str> = s
-            .prefix_snapshot("app", "p/", 3)
+            .entries_under("app", "p/", Some("p/1"), 10)
             .unwrap()
             .iter()
             .map(|e| e.0)
             .collect();
-        assert_eq!(keys, ["p/1", "p/2", "p/3"]);
-        assert!(s.prefix_snapshot("app", "p/", 2).is_none());
-        assert_eq!(s.prefix_snapshot("app", "", 4).unwrap().len(), 4);
+        assert_eq!(keys, ["p/2", "p/3"]);
     }
 }

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::conn_id::ConnId;
 use crate::protocol::Topic;
+use crate::store::heap;
 
 mod prefixes;
 
@@ -55,18 +56,37 @@ impl Namespace {
     }
 }
 
+/// Bytes a subscription costs besides its names: its entries in both
+/// indexes (hash-table slots, a connection list) at their usual fill.
+const SUBSCRIPTION_OVERHEAD: usize = 128;
+
 /// The subscription index.
 #[derive(Default)]
 pub struct Subscriptions {
     spaces: HashMap<Box<str>, Namespace>,
     by_conn: HashMap<ConnId, HashSet<(Box<str>, OwnedTopic)>>,
     total: usize,
+    bytes: usize,
 }
 
 impl Subscriptions {
     /// An empty index.
     pub fn new() -> Self {
         Subscriptions::default()
+    }
+
+    /// Bytes one subscription to `topic` in `id` costs (its names are kept
+    /// twice: by topic and by connection), counted in `--max-memory`.
+    pub fn cost(id: &str, topic: &Topic) -> usize {
+        let name = match topic {
+            Topic::Key(k) | Topic::Prefix(k) => k.len(),
+        };
+        2 * (heap(id.len()) + heap(name)) + SUBSCRIPTION_OVERHEAD
+    }
+
+    /// Bytes all subscriptions cost.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Subscribes `conn`; returns `false` if it already was (one subscription).
@@ -82,6 +102,7 @@ impl Subscriptions {
             Topic::Prefix(p) => space.prefixes.add(p, conn),
         }
         self.total += 1;
+        self.bytes += Subscriptions::cost(id, topic);
         true
     }
 
@@ -115,6 +136,7 @@ impl Subscriptions {
 
     fn unlink(&mut self, conn: ConnId, id: &str, topic: &OwnedTopic) {
         self.total -= 1;
+        self.bytes -= Subscriptions::cost(id, &topic.as_topic());
         let Some(space) = self.spaces.get_mut(id) else {
             return;
         };
@@ -159,6 +181,16 @@ impl Subscriptions {
             }
             out.truncate(unique);
         }
+    }
+
+    /// Whether one of `conn`'s subscriptions covers `id`/`key` (it gets
+    /// that key's changes).
+    pub fn watches(&self, conn: ConnId, id: &str, key: &str) -> bool {
+        let Some(space) = self.spaces.get(id) else {
+            return false;
+        };
+        space.keys.get(key).is_some_and(|c| c.contains(&conn))
+            || space.prefixes.matches_for(key, conn)
     }
 
     /// Whether `conn` holds this subscription.

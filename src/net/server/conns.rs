@@ -435,8 +435,10 @@ impl Outbound for Out<'_> {
             .with_id(to, |c| c.request_close(CloseCode::from(code), reason));
     }
 
-    fn backlog(&self, to: ConnId) -> Option<usize> {
-        self.conns.by_id(to).map(Connection::queued)
+    fn room(&self, to: ConnId) -> Option<usize> {
+        // Work in slices stops where reading stops (back-pressure).
+        let c = self.conns.by_id(to).filter(|c| c.is_open())?;
+        Some((c.limits().out_cap / 2).saturating_sub(c.queued()))
     }
 
     fn authenticated(&mut self, to: ConnId) {

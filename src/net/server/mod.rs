@@ -357,7 +357,14 @@ impl Server {
             activity.accepted = self.accept(now, now_ms);
         }
         let (engine, mut out) = self.out();
-        activity.expired = engine.expire(now_ms, &mut out);
+        let background = engine.background(now_ms, &mut out);
+        activity.expired = background.expired;
+        for id in background.done {
+            // Its request is answered: read what it sent meanwhile.
+            if self.conns.by_id(id).is_some() && !self.must_wait(id) {
+                self.conns.resume(id.slot());
+            }
+        }
         if now >= self.next_tick {
             self.tick(now);
             self.next_tick = now + self.tick_every;
@@ -406,8 +413,13 @@ impl Server {
         accepted
     }
 
-    fn wait_time(&self, timeout: Option<Duration>) -> Option<Duration> {
-        if self.conns.has_pending() || self.conns.has_retired() || self.acceptor.has_more() {
+    fn wait_time(&mut self, timeout: Option<Duration>) -> Option<Duration> {
+        let busy = {
+            let (engine, out) = self.out();
+            engine.has_work(&out)
+        };
+        if busy || self.conns.has_pending() || self.conns.has_retired() || self.acceptor.has_more()
+        {
             return Some(Duration::ZERO);
         }
         let now = Instant::now();

@@ -1,0 +1,443 @@
+//! Requests answered in slices: a `list` that waits for its namespace's
+//! ordered index, a prefix snapshot, and a `since` replay.
+//!
+//! Their work grows with the data (a million keys to index, a thousand
+//! values to send, ten thousand changes to look through), and their output
+//! can be larger than a client's queue may hold. So each is a job that runs
+//! a slice per loop step, bounded in work ([`STEP_WORK`] between all jobs)
+//! and in output: a slice stops when its connection's queue is half full
+//! ([`Outbound::room`]), and goes on once the client has read. Meanwhile
+//! the connection's next requests wait (the server does not read it), so
+//! replies still come in the order of the requests.
+//!
+//! A subscription becomes live only when its job ends, in the same step as
+//! its last slice, so no change is missed or sent twice:
+//!
+//! * a prefix snapshot first sends the current value of every key under the
+//!   prefix, key by key; a key changed after the snapshot began is sent as
+//!   it is then, and its revision remembered;
+//! * then (like a `since` replay) it sends from the history every change
+//!   made since the snapshot began (or since `since`) that the client has
+//!   not already had: not a value it was just sent, and not a change one of
+//!   its other subscriptions delivered live;
+//! * then `subscribed`, and from then on live changes.
+//!
+//! If the history no longer reaches back to where a job is (the writes came
+//! faster than the client read), the client is closed as a slow consumer
+//! (1008); resuming with `since` gets it a `resync`.
+
+use std::collections::HashMap;
+
+use super::{Engine, MAX_LIST_LIMIT, Outbound};
+use crate::conn_id::ConnId;
+use crate::protocol::{ErrorCode, Json, Topic, encode};
+use crate::subscriptions::OwnedTopic;
+
+/// Items (keys indexed or sent, changes looked at) all jobs together may
+/// go through in one loop step: a few milliseconds.
+pub const STEP_WORK: usize = 16_384;
+/// Items a new job may go through at once, before its request returns: a
+/// small namespace or snapshot is answered without waiting for a step.
+pub const INLINE_WORK: usize = 8192;
+/// Keys read from the index at a time while sending a snapshot.
+const BATCH: usize = 64;
+
+/// WebSocket close code for a client closed for not keeping up.
+const POLICY_VIOLATION: u16 = 1008;
+
+/// One request in progress.
+pub(super) enum Job {
+    /// A `list` waiting for its namespace's ordered index.
+    List {
+        id: Box<str>,
+        prefix: Box<str>,
+        after: Option<Box<str>>,
+        limit: usize,
+        req: Option<Box<str>>,
+    },
+    /// A subscription being set up.
+    Subscribe {
+        id: Box<str>,
+        topic: OwnedTopic,
+        req: Option<Box<str>>,
+        /// The reply says `resync`.
+        resync: bool,
+        stage: Stage,
+    },
+}
+
+/// Where a subscription's setup is.
+pub(super) enum Stage {
+    /// Waiting for the ordered index, to take a prefix snapshot.
+    Index,
+    /// Sending the values under the prefix after `cursor`; the snapshot
+    /// began at revision `from`.
+    Values {
+        from: u64,
+        cursor: Option<Box<str>>,
+        newer: HashMap<Box<str>, u64>,
+    },
+    /// Sending the changes after `after` from the history (`newer`: keys
+    /// already sent at a later revision).
+    Changes {
+        after: u64,
+        newer: HashMap<Box<str>, u64>,
+    },
+}
+
+/// Where a replay of changes got to.
+enum Replay {
+    /// More to send.
+    More(Stage),
+    /// Every change up to now was sent: the subscription can go live.
+    CaughtUp,
+    /// The history no longer reaches back: the client is being closed.
+    TooSlow,
+}
+
+/// What a slice may still do.
+struct Slice {
+    room: usize,
+    work: usize,
+}
+
+impl Slice {
+    fn spent(&self) -> bool {
+        self.room == 0 || self.work == 0
+    }
+
+    fn sent(&mut self, bytes: usize) {
+        self.room = self.room.saturating_sub(bytes);
+        self.work = self.work.saturating_sub(1);
+    }
+}
+
+fn owned_req(req: Option<Json>) -> Option<Box<str>> {
+    req.map(|r| r.get().into())
+}
+
+fn req_of(req: &Option<Box<str>>) -> Option<Json<'_>> {
+    req.as_deref().map(Json::trusted)
+}
+
+impl Engine {
+    /// Whether `conn` has a job in progress.
+    pub(super) fn has_job(&self, conn: ConnId) -> bool {
+        self.jobs.contains_key(&conn)
+    }
+
+    /// Starts a job for `conn`: runs its first slice now and keeps it only
+    /// if it is not done.
+    pub(super) fn start_job(&mut self, conn: ConnId, job: Job, out: &mut impl Outbound) {
+        let Some(room) = out.room(conn) else {
+            return;
+        };
+        let mut slice = Slice {
+            room,
+            work: INLINE_WORK,
+        };
+        if let Some(job) = self.advance(conn, job, &mut slice, out) {
+            self.jobs.insert(conn, job);
+        }
+    }
+
+    /// A `list` job.
+    pub(super) fn list_job(
+        id: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: Option<u64>,
+        req: Option<Json>,
+    ) -> Job {
+        Job::List {
+            id: id.into(),
+            prefix: prefix.into(),
+            after: after.map(Into::into),
+            limit: limit.map_or(super::DEFAULT_LIST_LIMIT, |l| {
+                l.min(MAX_LIST_LIMIT as u64) as usize
+            }),
+            req: owned_req(req),
+        }
+    }
+
+    /// A subscription job: a snapshot of a prefix (`since: None`), or the
+    /// changes after `since`.
+    pub(super) fn subscribe_job(
+        id: &str,
+        topic: &Topic,
+        since: Option<u64>,
+        resync: bool,
+        req: Option<Json>,
+    ) -> Job {
+        let stage = match since {
+            Some(after) => Stage::Changes {
+                after,
+                newer: HashMap::new(),
+            },
+            None => Stage::Index,
+        };
+        Job::Subscribe {
+            id: id.into(),
+            topic: OwnedTopic::from(topic),
+            req: owned_req(req),
+            resync,
+            stage,
+        }
+    }
+
+    /// Runs a slice of every job whose connection has room, within
+    /// [`STEP_WORK`]; returns the connections whose job ended.
+    pub(super) fn run_jobs(&mut self, out: &mut impl Outbound) -> Vec<ConnId> {
+        let mut done = Vec::new();
+        if self.jobs.is_empty() {
+            return done;
+        }
+        let mut conns: Vec<ConnId> = self.jobs.keys().copied().collect();
+        // Take turns: a different job goes first each step.
+        conns.sort_unstable();
+        self.job_turn = self.job_turn.wrapping_add(1);
+        let start = self.job_turn % conns.len();
+        conns.rotate_left(start);
+        let mut work = STEP_WORK;
+        for conn in conns {
+            if work == 0 {
+                break;
+            }
+            let Some(room) = out.room(conn) else {
+                self.jobs.remove(&conn);
+                continue;
+            };
+            if room == 0 {
+                continue;
+            }
+            let job = self.jobs.remove(&conn).expect("listed above");
+            let mut slice = Slice { room, work };
+            let left = self.advance(conn, job, &mut slice, out);
+            work = slice.work;
+            match left {
+                Some(job) => {
+                    self.jobs.insert(conn, job);
+                }
+                None => done.push(conn),
+            }
+        }
+        done
+    }
+
+    /// Whether a job could make progress now (the loop must not sleep).
+    pub(super) fn jobs_runnable(&self, out: &impl Outbound) -> bool {
+        self.jobs
+            .keys()
+            .any(|&conn| out.room(conn).is_none_or(|room| room > 0))
+    }
+
+    /// Works on `job` within `slice`; returns it if it is not done.
+    fn advance(
+        &mut self,
+        conn: ConnId,
+        job: Job,
+        slice: &mut Slice,
+        out: &mut impl Outbound,
+    ) -> Option<Job> {
+        match job {
+            Job::List {
+                id,
+                prefix,
+                after,
+                limit,
+                req,
+            } => {
+                if !self.store.build_index(&id, &mut slice.work) {
+                    return Some(Job::List {
+                        id,
+                        prefix,
+                        after,
+                        limit,
+                        req,
+                    });
+                }
+                self.answer_list(conn, req_of(&req), &id, &prefix, after.as_deref(), limit, out);
+                None
+            }
+            Job::Subscribe {
+                id,
+                topic,
+                req,
+                resync,
+                mut stage,
+            } => {
+                loop {
+                    let next = match stage {
+                        Stage::Index => self.index_stage(conn, &id, &topic, &req, slice, out)?,
+                        Stage::Values {
+                            from,
+                            cursor,
+                            newer,
+                        } => self.values_stage(conn, &id, &topic, from, cursor, newer, slice, out),
+                        Stage::Changes { after, newer } => {
+                            match self.changes_stage(conn, &id, &topic, after, newer, slice, out) {
+                                Replay::More(stage) => stage,
+                                Replay::CaughtUp => {
+                                    self.go_live(conn, &id, &topic, resync, &req, out);
+                                    return None;
+                                }
+                                Replay::TooSlow => return None,
+                            }
+                        }
+                    };
+                    stage = next;
+                    if slice.spent() {
+                        break;
+                    }
+                }
+                Some(Job::Subscribe {
+                    id,
+                    topic,
+                    req,
+                    resync,
+                    stage,
+                })
+            }
+        }
+    }
+
+    /// Waits for the index, then checks the snapshot's size. `None`: the
+    /// job ended (with an error).
+    fn index_stage(
+        &mut self,
+        conn: ConnId,
+        id: &str,
+        topic: &OwnedTopic,
+        req: &Option<Box<str>>,
+        slice: &mut Slice,
+        out: &mut impl Outbound,
+    ) -> Option<Stage> {
+        let OwnedTopic::Prefix(prefix) = topic else {
+            unreachable!("key subscriptions need no snapshot job");
+        };
+        if !self.store.build_index(id, &mut slice.work) {
+            return Some(Stage::Index);
+        }
+        let max = self.limits.max_prefix_snapshot;
+        if self.store.count_under(id, prefix, max) == Some(None) {
+            let message =
+                format!("more than {max} keys match prefix '{prefix}'; page through them with list");
+            self.error(conn, req_of(req), ErrorCode::TooManyKeys, &message, out);
+            return None;
+        }
+        Some(Stage::Values {
+            from: self.rev,
+            cursor: None,
+            newer: HashMap::new(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn values_stage(
+        &mut self,
+        conn: ConnId,
+        id: &str,
+        topic: &OwnedTopic,
+        from: u64,
+        mut cursor: Option<Box<str>>,
+        mut newer: HashMap<Box<str>, u64>,
+        slice: &mut Slice,
+        out: &mut impl Outbound,
+    ) -> Stage {
+        let OwnedTopic::Prefix(prefix) = topic else {
+            unreachable!("only prefixes have snapshots");
+        };
+        while !slice.spent() {
+            let Some(batch) = self
+                .store
+                .entries_under(id, prefix, cursor.as_deref(), BATCH.min(slice.work))
+            else {
+                // The index is gone only with the namespace: nothing left.
+                break;
+            };
+            if batch.is_empty() {
+                return Stage::Changes { after: from, newer };
+            }
+            for (key, entry) in batch {
+                self.buf.clear();
+                encode::value(&mut self.buf, id, key, Some(&entry.value), entry.rev, None);
+                out.send(conn, &self.buf);
+                slice.sent(self.buf.len());
+                if entry.rev > from {
+                    newer.insert(key.into(), entry.rev);
+                }
+                cursor = Some(key.into());
+                if slice.room == 0 {
+                    break;
+                }
+            }
+        }
+        Stage::Values {
+            from,
+            cursor,
+            newer,
+        }
+    }
+
+    /// Sends the changes after `after`.
+    #[allow(clippy::too_many_arguments)]
+    fn changes_stage(
+        &mut self,
+        conn: ConnId,
+        id: &str,
+        topic: &OwnedTopic,
+        mut after: u64,
+        newer: HashMap<Box<str>, u64>,
+        slice: &mut Slice,
+        out: &mut impl Outbound,
+    ) -> Replay {
+        if !self.history.covers(after) {
+            log::warn!(
+                "{conn}: the history moved past a subscription being set up; closing it as a slow consumer"
+            );
+            out.close(conn, POLICY_VIOLATION, "too slow to catch up");
+            return Replay::TooSlow;
+        }
+        for change in self.history.after(after) {
+            if slice.spent() {
+                return Replay::More(Stage::Changes { after, newer });
+            }
+            after = change.rev;
+            slice.work = slice.work.saturating_sub(1);
+            let matches = *change.id == *id
+                && match topic {
+                    OwnedTopic::Key(k) => *change.key == **k,
+                    OwnedTopic::Prefix(p) => change.key.starts_with(&**p),
+                };
+            if !matches
+                || newer.get(change.key).is_some_and(|&sent| sent >= change.rev)
+                || self.subs.watches(conn, id, change.key)
+            {
+                continue;
+            }
+            out.send_frame(conn, change.frame);
+            slice.room = slice.room.saturating_sub(change.frame.bytes.len());
+        }
+        Replay::CaughtUp
+    }
+
+    /// The job has caught up: the subscription becomes live now, in the
+    /// same step as its last slice.
+    fn go_live(
+        &mut self,
+        conn: ConnId,
+        id: &str,
+        topic: &OwnedTopic,
+        resync: bool,
+        req: &Option<Box<str>>,
+        out: &mut impl Outbound,
+    ) {
+        if !self.allows(conn, id, false, self.now_ms) {
+            let message = format!("the token granting '{id}' has expired; send a fresh one with auth");
+            return self.error(conn, req_of(req), ErrorCode::TokenExpired, &message, out);
+        }
+        let topic = topic.as_topic();
+        self.add_subscription(conn, id, &topic);
+        self.subscribed(conn, req_of(req), id, &topic, resync, out);
+    }
+}
