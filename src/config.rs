@@ -37,8 +37,10 @@ pub struct Config {
     /// so a flood of connections costs a bounded amount of memory (each
     /// connection costs a few KiB, see the README's figures).
     pub max_connections: usize,
-    /// Largest WebSocket message accepted, in bytes. Default 1 MiB. A larger
-    /// one closes the connection with code 1009 before it is buffered.
+    /// Largest WebSocket message accepted, in bytes. Default 1 MiB + 64 KiB:
+    /// a `set` of the largest value allowed, with room for the message
+    /// around it. A larger one closes the connection with code 1009 before
+    /// it is buffered.
     pub max_message_size: usize,
     /// Most bytes queued for one client that does not read them. Default
     /// 8 MiB. Past it the client is disconnected with code 1008 (a slow
@@ -63,8 +65,8 @@ pub struct Config {
     /// Longest `id`, `key` or `prefix`, in bytes. Default 1 KiB: names are
     /// names, and they are copied into every notification.
     pub max_name_length: usize,
-    /// Largest value a `set` may store, in bytes. Default 1 MiB (the message
-    /// limit, so in effect unlimited until lowered).
+    /// Largest value a `set` may store, in bytes. Default 1 MiB. It must
+    /// fit in a message with its envelope (see [`Config::validate`]).
     pub max_value_size: usize,
     /// Most bytes the store may hold (names, values and per-key overhead),
     /// like Redis's `maxmemory`. Default 256 MiB: a quarter of a small
@@ -82,7 +84,7 @@ pub struct Config {
     /// a ping; a client that has answered nothing (not even a pong) when it
     /// has all passed is disconnected. Default 60 s: dead peers (a laptop
     /// closed mid-session) are noticed within a minute, and browsers answer
-    /// pings on their own.
+    /// pings on their own. Zero turns it off (no pings, no idle closes).
     pub idle_timeout: Duration,
     /// Time a closing connection has to answer our close frame (or to read
     /// our final HTTP response) before the socket is dropped. Default 5 s.
@@ -119,6 +121,13 @@ pub struct Config {
     /// hijacking of a server on localhost. Clients that send no `Origin`
     /// (anything but a browser) are not affected.
     pub allowed_origins: Vec<String>,
+    /// Host names (besides IP addresses, `localhost` and `*.localhost`)
+    /// that requests may name in their `Host` header; `.example.com` allows
+    /// its subdomains, `*` any name. Default none. Checked when
+    /// authentication is off, or when any is given: it stops a web page on
+    /// a name an attacker points at 127.0.0.1 (DNS rebinding) from reading
+    /// and writing an open server as if it were the server's own page.
+    pub allowed_hosts: Vec<String>,
     /// Where the data lives between runs. Default `None`: in memory only,
     /// as the R server. With a directory every change is logged before it
     /// is acknowledged (see [`crate::persist`]).
@@ -133,7 +142,7 @@ pub struct Config {
     /// Logs are never compacted below this size. Default 32 MiB.
     pub compact_min: usize,
     /// Compact when the logs exceed this many times the live data. Default
-    /// 2: the disk holds at most about three times the data.
+    /// 2: the disk holds at most about three times the data. At least 1.
     pub compact_factor: usize,
 }
 
@@ -143,7 +152,7 @@ impl Default for Config {
             host: "127.0.0.1".to_string(),
             port: 8080,
             max_connections: 10_000,
-            max_message_size: 1 << 20,
+            max_message_size: (1 << 20) + (64 << 10),
             max_output_buffer: 8 << 20,
             preauth_message_size: 16 << 10,
             preauth_output_buffer: 64 << 10,
@@ -163,6 +172,7 @@ impl Default for Config {
             token_leeway: Duration::ZERO,
             insecure_open: false,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             data_dir: None,
             fsync: Fsync::EverySec,
             repair: false,
@@ -232,6 +242,8 @@ setters! {
     insecure_open: bool,
     /// Sets [`Config::allowed_origins`].
     allowed_origins: Vec<String>,
+    /// Sets [`Config::allowed_hosts`].
+    allowed_hosts: Vec<String>,
     /// Sets [`Config::data_dir`].
     data_dir: Option<PathBuf>,
     /// Sets [`Config::fsync`].
@@ -260,11 +272,26 @@ impl Config {
             ("max-message-size", self.max_message_size),
             ("max-output-buffer", self.max_output_buffer),
             ("max-name-length", self.max_name_length),
+            ("preauth-message-size", self.preauth_message_size),
+            ("preauth-output-buffer", self.preauth_output_buffer),
+            ("max-client-memory", self.max_client_memory),
+            ("compact-factor", self.compact_factor),
         ];
         for (name, value) in positive {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
+        }
+        // A `set` of the largest value must fit in one message: the value,
+        // its id and key of the longest names, and the other fields.
+        let envelope = 2 * self.max_name_length + 256;
+        if self.max_value_size.saturating_add(envelope) > self.max_message_size {
+            return Err(format!(
+                "max-value-size ({}) with room for the message around it ({envelope} bytes for names \
+                 of max-name-length {}) does not fit in max-message-size ({}): a value of the largest \
+                 size could never be sent. Lower --max-value-size or raise --max-message-size",
+                self.max_value_size, self.max_name_length, self.max_message_size
+            ));
         }
         if self.max_output_buffer < self.max_message_size {
             // A reply can carry a whole stored value: the queue must hold one.
@@ -272,6 +299,29 @@ impl Config {
                 "max-output-buffer ({}) must be at least max-message-size ({})",
                 self.max_output_buffer, self.max_message_size
             ));
+        }
+        if self.preauth_output_buffer < self.preauth_message_size {
+            // An error reply echoes the request's `req`.
+            return Err(format!(
+                "preauth-output-buffer ({}) must be at least preauth-message-size ({})",
+                self.preauth_output_buffer, self.preauth_message_size
+            ));
+        }
+        for origin in &self.allowed_origins {
+            if origin != "*" && !crate::net::origin::is_origin(origin) {
+                return Err(format!(
+                    "allow-origin '{origin}' is not an origin: give scheme://host[:port] \
+                     (e.g. https://app.example.com) or *"
+                ));
+            }
+        }
+        for host in &self.allowed_hosts {
+            if !crate::net::origin::is_host_pattern(host) {
+                return Err(format!(
+                    "allow-host '{host}' is not a host name: give a name (kv.example.com), \
+                     .example.com for its subdomains, or *"
+                ));
+            }
         }
         Ok(())
     }

@@ -20,7 +20,11 @@ fn message_of(len: usize) -> String {
 #[test]
 fn a_message_at_the_size_limit_is_served_and_one_byte_more_closes_with_1009() {
     let limit = 4096;
-    let server = TestServer::with(Config::default().max_message_size(limit));
+    let server = TestServer::with(
+        Config::default()
+            .max_message_size(limit)
+            .max_value_size(1024),
+    );
     let mut bystander = server.client();
     let mut c = server.client();
     let at_limit = message_of(limit);
@@ -36,7 +40,12 @@ fn a_message_at_the_size_limit_is_served_and_one_byte_more_closes_with_1009() {
 
 #[test]
 fn a_huge_frame_header_is_refused_before_anything_is_buffered() {
-    let server = TestServer::with(Config::default().max_message_size(1024));
+    let server = TestServer::with(
+        Config::default()
+            .max_message_size(1024)
+            .max_value_size(256)
+            .max_name_length(128),
+    );
     let mut s = common::raw_ws(server.addr);
     use std::io::Write;
     // Announces a 1 GiB frame; only the header is sent.
@@ -73,6 +82,7 @@ fn a_subscriber_that_stops_reading_is_cut_off_and_others_go_on() {
     let server = TestServer::with(
         Config::default()
             .max_message_size(32 * 1024)
+            .max_value_size(20 * 1024)
             .max_output_buffer(256 * 1024)
             .close_timeout(Duration::from_secs(60)),
     );

@@ -204,7 +204,12 @@ proptest! {
 /// a clean close, and the server keeps serving everyone else.
 #[test]
 fn random_frames_over_a_socket_get_replies_or_a_clean_close() {
-    let server = common::TestServer::with(Config::default().max_message_size(512));
+    let server = common::TestServer::with(
+        Config::default()
+            .max_message_size(512)
+            .max_value_size(128)
+            .max_name_length(64),
+    );
     let mut bystander = server.client();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 64,

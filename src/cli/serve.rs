@@ -63,6 +63,24 @@ fn options() -> Options {
     );
     size(
         &mut o,
+        "max-client-memory",
+        "most bytes all clients' queues and unfinished messages may hold; past it the largest is closed (1013)",
+        d.max_client_memory,
+    );
+    size(
+        &mut o,
+        "preauth-message-size",
+        "with --secret-file: largest message before a client authenticates",
+        d.preauth_message_size,
+    );
+    size(
+        &mut o,
+        "preauth-output-buffer",
+        "with --secret-file: most bytes queued for a client before it authenticates",
+        d.preauth_output_buffer,
+    );
+    size(
+        &mut o,
         "max-value-size",
         "largest value a set may store",
         d.max_value_size,
@@ -126,7 +144,7 @@ fn options() -> Options {
     duration(
         &mut o,
         "idle-timeout",
-        "silence before a ping, twice that before closing",
+        "silence after which a client is closed (pinged at half of it); 0 turns it off",
         d.idle_timeout,
     );
     o.optopt(
@@ -146,6 +164,12 @@ fn options() -> Options {
         "allow-origin",
         "also accept browser pages from ORIGIN (scheme://host[:port], or *); repeatable",
         "ORIGIN",
+    );
+    o.optmulti(
+        "",
+        "allow-host",
+        "also answer requests for host NAME (.domain for its subdomains, or *); without authentication only IP addresses and localhost are answered; repeatable",
+        "NAME",
     );
     o.optflag(
         "",
@@ -215,6 +239,9 @@ fn config(m: &Matches) -> Result<Config, String> {
     c.max_connections = count("max-connections", c.max_connections)?;
     c.max_message_size = size("max-message-size", c.max_message_size)?;
     c.max_output_buffer = size("max-output-buffer", c.max_output_buffer)?;
+    c.max_client_memory = size("max-client-memory", c.max_client_memory)?;
+    c.preauth_message_size = size("preauth-message-size", c.preauth_message_size)?;
+    c.preauth_output_buffer = size("preauth-output-buffer", c.preauth_output_buffer)?;
     c.max_value_size = size("max-value-size", c.max_value_size)?;
     c.max_memory = size("max-memory", c.max_memory)?;
     c.max_name_length = count("max-name-length", c.max_name_length)?;
@@ -230,6 +257,7 @@ fn config(m: &Matches) -> Result<Config, String> {
         c.secret = Some(Secret::from_file(Path::new(&path))?);
     }
     c.allowed_origins = m.opt_strs("allow-origin");
+    c.allowed_hosts = m.opt_strs("allow-host");
     c.insecure_open = m.opt_present("insecure-open");
     c.data_dir = get("data-dir").map(Into::into);
     if let Some(when) = get("fsync") {

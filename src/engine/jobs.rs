@@ -256,7 +256,15 @@ impl Engine {
                         req,
                     });
                 }
-                self.answer_list(conn, req_of(&req), &id, &prefix, after.as_deref(), limit, out);
+                self.answer_list(
+                    conn,
+                    req_of(&req),
+                    &id,
+                    &prefix,
+                    after.as_deref(),
+                    limit,
+                    out,
+                );
                 None
             }
             Job::Subscribe {
@@ -320,8 +328,9 @@ impl Engine {
         }
         let max = self.limits.max_prefix_snapshot;
         if self.store.count_under(id, prefix, max) == Some(None) {
-            let message =
-                format!("more than {max} keys match prefix '{prefix}'; page through them with list");
+            let message = format!(
+                "more than {max} keys match prefix '{prefix}'; page through them with list"
+            );
             self.error(conn, req_of(req), ErrorCode::TooManyKeys, &message, out);
             return None;
         }
@@ -348,9 +357,9 @@ impl Engine {
             unreachable!("only prefixes have snapshots");
         };
         while !slice.spent() {
-            let Some(batch) = self
-                .store
-                .entries_under(id, prefix, cursor.as_deref(), BATCH.min(slice.work))
+            let Some(batch) =
+                self.store
+                    .entries_under(id, prefix, cursor.as_deref(), BATCH.min(slice.work))
             else {
                 // The index is gone only with the namespace: nothing left.
                 break;
@@ -410,7 +419,9 @@ impl Engine {
                     OwnedTopic::Prefix(p) => change.key.starts_with(&**p),
                 };
             if !matches
-                || newer.get(change.key).is_some_and(|&sent| sent >= change.rev)
+                || newer
+                    .get(change.key)
+                    .is_some_and(|&sent| sent >= change.rev)
                 || self.subs.watches(conn, id, change.key)
             {
                 continue;
@@ -433,7 +444,8 @@ impl Engine {
         out: &mut impl Outbound,
     ) {
         if !self.allows(conn, id, false, self.now_ms) {
-            let message = format!("the token granting '{id}' has expired; send a fresh one with auth");
+            let message =
+                format!("the token granting '{id}' has expired; send a fresh one with auth");
             return self.error(conn, req_of(req), ErrorCode::TokenExpired, &message, out);
         }
         let topic = topic.as_topic();

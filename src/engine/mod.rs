@@ -417,4 +417,6 @@ fn owned_cost(id: &str, key: &str) -> usize {
 }
 
 #[cfg(test)]
+mod jobs_tests;
+#[cfg(test)]
 mod tests;

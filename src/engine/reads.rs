@@ -2,10 +2,10 @@
 //! (with its snapshot or replay) and `unsubscribe`.
 
 use super::{Engine, Outbound};
-use crate::subscriptions::Subscriptions;
 use crate::conn_id::ConnId;
 use crate::protocol::Json;
 use crate::protocol::{ErrorCode, Topic, encode};
+use crate::subscriptions::Subscriptions;
 
 impl Engine {
     pub(super) fn get(

@@ -1,9 +1,20 @@
-//! The cross-site WebSocket hijacking check.
+//! The checks that keep web pages in visitors' browsers from using a kvws
+//! they can reach.
 //!
-//! A browser lets any web page open a WebSocket to any address, including
-//! `localhost`, and sends the page's origin with the request. A page may
-//! therefore only open a WebSocket to the server that served it, unless the
-//! operator allows its origin (`--allow-origin`).
+//! * Cross-site WebSocket hijacking: a browser lets any web page open a
+//!   WebSocket to any address, including `localhost`, and sends the page's
+//!   origin with the request. A page may therefore only open a WebSocket to
+//!   the server that served it, unless the operator allows its origin
+//!   (`--allow-origin`).
+//! * DNS rebinding: a page on `evil.example` can make that name resolve to
+//!   127.0.0.1, and then it *is* the server's own origin as far as the
+//!   browser knows. What gives it away is the `Host` header, which names
+//!   `evil.example`. An open server (no authentication) therefore answers
+//!   only requests for an IP address, `localhost`, or a name the operator
+//!   allows (`--allow-host`), as Vite and Jupyter do. With authentication
+//!   a rebound page has no token, so the check is only made when asked for.
+
+use std::net::IpAddr;
 
 use super::http::Request;
 
@@ -38,6 +49,50 @@ pub fn origin_allowed(req: &Request, allowed: &[String]) -> bool {
     };
     split_host(host.trim(), default_port(&theirs.0))
         .is_some_and(|(h, p)| (h, p) == (theirs.1.clone(), theirs.2))
+}
+
+/// Whether a request naming its `Host` may be served (see the module
+/// documentation). `open`: authentication is off.
+pub fn host_allowed(req: &Request, allowed: &[String], open: bool) -> bool {
+    if !open && allowed.is_empty() {
+        return true;
+    }
+    // Browsers always send `Host`; a client that sends none is not a page.
+    let Some(host) = req.header("host") else {
+        return true;
+    };
+    let Some((name, _)) = split_host(host.trim(), 0) else {
+        return false;
+    };
+    if name.parse::<IpAddr>().is_ok() || name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    allowed.iter().any(|a| {
+        let a = a.trim().to_ascii_lowercase();
+        a == "*"
+            || a == name
+            || a.strip_prefix('.')
+                .is_some_and(|domain| name == domain || name.ends_with(&a))
+    })
+}
+
+/// Whether `origin` is `scheme://host[:port]` with an http(s) or ws(s)
+/// scheme (and no path).
+pub fn is_origin(origin: &str) -> bool {
+    parse_origin(origin).is_some()
+        && origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| !rest.contains('/'))
+}
+
+/// Whether `pattern` is a host name, `.domain` or `*` (for `--allow-host`).
+pub fn is_host_pattern(pattern: &str) -> bool {
+    let name = pattern.strip_prefix('.').unwrap_or(pattern);
+    pattern == "*"
+        || (!name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
 }
 
 /// `scheme://host[:port]` → (scheme, lowercase host, port with defaults filled in).
@@ -148,5 +203,48 @@ mod tests {
             &allowed
         ));
         assert!(origin_allowed(&with("null", "x"), &["*".to_string()]));
+    }
+
+    #[test]
+    fn an_open_server_answers_only_hosts_that_cannot_be_rebound() {
+        let host = |h: &str| req(&format!("GET / HTTP/1.1\r\nHost: {h}\r\n\r\n"));
+        let none: &[String] = &[];
+        for ok in [
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "app.localhost:3000",
+            "192.168.1.20:8080",
+        ] {
+            assert!(host_allowed(&host(ok), none, true), "{ok}");
+        }
+        for refused in ["evil.example:8080", "localhost.evil.example", "kv.internal"] {
+            assert!(!host_allowed(&host(refused), none, true), "{refused}");
+        }
+        let allowed = vec!["kv.internal".to_string(), ".example.com".to_string()];
+        assert!(host_allowed(&host("kv.internal:8080"), &allowed, true));
+        assert!(host_allowed(&host("a.example.com"), &allowed, true));
+        assert!(host_allowed(&host("example.com"), &allowed, true));
+        assert!(!host_allowed(&host("badexample.com"), &allowed, true));
+        assert!(host_allowed(&host("anything"), &["*".to_string()], true));
+        // With authentication the check is made only when hosts are given.
+        assert!(host_allowed(&host("evil.example"), none, false));
+        assert!(!host_allowed(&host("evil.example"), &allowed, false));
+        assert!(host_allowed(&req("GET / HTTP/1.1\r\n\r\n"), none, true));
+    }
+
+    #[test]
+    fn origins_and_host_patterns_are_checked_when_configured() {
+        assert!(is_origin("https://app.example.com"));
+        assert!(is_origin("http://localhost:3000"));
+        assert!(!is_origin("app.example.com"));
+        assert!(!is_origin("https://app.example.com/path"));
+        assert!(!is_origin("ftp://x"));
+        assert!(is_host_pattern("kv.example.com"));
+        assert!(is_host_pattern(".example.com"));
+        assert!(is_host_pattern("*"));
+        assert!(!is_host_pattern("http://x"));
+        assert!(!is_host_pattern(""));
     }
 }

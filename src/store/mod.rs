@@ -68,7 +68,8 @@ struct Namespace {
 }
 
 /// The headers of a split map's shards, charged when it splits.
-const SHARD_HEADERS: usize = SHARDS * std::mem::size_of::<std::collections::HashMap<Box<str>, Entry>>();
+const SHARD_HEADERS: usize =
+    SHARDS * std::mem::size_of::<std::collections::HashMap<Box<str>, Entry>>();
 
 /// The store itself.
 #[derive(Default)]
@@ -337,7 +338,10 @@ mod tests {
             s.list("app", "room/", Some("room/10"), 2),
             Some((vec!["room/2"], false))
         );
-        assert_eq!(s.list("app", "", Some("room/2"), 10), Some((vec!["z"], false)));
+        assert_eq!(
+            s.list("app", "", Some("room/2"), 10),
+            Some((vec!["z"], false))
+        );
         assert_eq!(s.list("none", "", None, 10), Some((vec![], false)));
         // The ordered index follows writes made after it was built.
         s.set("app", "room/15", Entry::new("0", 2));

@@ -28,7 +28,10 @@ pub(super) enum Ordered {
     #[default]
     Absent,
     /// Being built: shards `0..done` are copied.
-    Building { keys: BTreeSet<Box<str>>, done: usize },
+    Building {
+        keys: BTreeSet<Box<str>>,
+        done: usize,
+    },
     /// Complete, and kept up to date.
     Ready(BTreeSet<Box<str>>),
 }

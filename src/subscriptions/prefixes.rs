@@ -203,7 +203,12 @@ mod tests {
 
     #[test]
     fn multiplication_modulo_the_prime_is_exact() {
-        for (a, b) in [(P - 1, P - 1), (P - 1, 2), (1 << 60, 1 << 60), (12345, 67890)] {
+        for (a, b) in [
+            (P - 1, P - 1),
+            (P - 1, 2),
+            (1 << 60, 1 << 60),
+            (12345, 67890),
+        ] {
             let want = (u128::from(a) * u128::from(b) % u128::from(P)) as u64;
             assert_eq!(mul_mod(a, b), want, "{a} * {b}");
         }

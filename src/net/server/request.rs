@@ -24,6 +24,16 @@ impl Server {
         };
         let (peer, id) = (conn.peer(), conn.id());
         debug!("{peer}: {} {}", req.method, req.route_path());
+        let open = self.config.secret.is_none();
+        if !origin::host_allowed(req, &self.config.allowed_hosts, open) {
+            let host = req.header("host").unwrap_or_default();
+            warn!("{peer}: request for host {host:?} refused (see --allow-host)");
+            return self.conns.respond(
+                slot,
+                &http::forbidden("host not allowed; start kvws with --allow-host for this name"),
+                now,
+            );
+        }
         match http::route(req) {
             Route::Page { head_only } => self.conns.respond(slot, &http::page(head_only), now),
             Route::Reject(status) => self.conns.respond(slot, &http::error(status), now),
