@@ -21,16 +21,18 @@
 //! all of these hold:
 //!
 //! * the file is the newest log;
-//! * they are not a complete, valid record (which would be a record out of
-//!   place), nor one with a checked frame whose body runs past the end of
-//!   the file (a file cut short);
+//! * they are not a complete record whose checksum matches (a record out of
+//!   place or malformed), nor one with a checked frame whose body runs past
+//!   the end of the file (a file cut short);
 //! * one of the 512-byte-aligned sectors overlapping the record (as far as
 //!   its frame can be believed: the whole record if the frame's check
 //!   matches, else the frame) holds only zeros from the record's start on:
 //!   the evidence that part of the record was never written. A complete
 //!   record ends in the non-zero trailer byte, so the sector holding its end
 //!   never qualifies, and a record damaged anywhere else (a flipped bit, a
-//!   byte overwritten) has none;
+//!   byte overwritten) has none (unless it holds a sector of zeros of its
+//!   own, a key of 512 NUL characters; and damage that zeroes a sector of
+//!   the last record is, byte for byte, what a crash leaves);
 //! * the file still ends in a frame of zeros after its last non-zero byte
 //!   (else it was truncated), and at most [`TORN_WINDOW`] bytes follow the
 //!   bad record;
@@ -59,9 +61,9 @@
 //! creates it before the snapshot); the generations after it have no gap,
 //! and revisions follow each other without a gap from the snapshot through
 //! every log, which also catches a file replaced by another. The one loss
-//! that nothing on disk can reveal is the deletion of the newest log when
-//! neither a snapshot nor an older log names it (a directory whose only log
-//! is gone looks new).
+//! that nothing on disk can reveal is the deletion of a newest log that the
+//! snapshot does not name: a directory whose only log is gone looks new, and
+//! one whose newest log is gone looks as it did before that log began.
 //!
 //! # Version 1
 //!
