@@ -192,7 +192,16 @@ fn case() -> impl Strategy<Value = Case> {
 
 static CASES: AtomicU64 = AtomicU64::new(0);
 
-fn temp_dir() -> PathBuf {
+/// A directory removed when the case ends, whether it passed or not.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir() -> TempDir {
     let base = Path::new("/dev/shm");
     let base = if base.is_dir() {
         base.to_path_buf()
@@ -203,11 +212,12 @@ fn temp_dir() -> PathBuf {
     let dir = base.join(format!("kvws-recovery-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// A directory as a case leaves it, and what it was meant to hold.
 struct Written {
+    _temp: TempDir,
     dir: PathBuf,
     log: PathBuf,
     /// Everything applied from a sound directory, in order: the
@@ -227,7 +237,8 @@ struct Written {
 const BASE_REV: u64 = 1000;
 
 fn write_case(case: &Case) -> Written {
-    let dir = temp_dir();
+    let temp = temp_dir();
+    let dir = temp.0.clone();
     let mut expected = Vec::new();
     let (generation, mut rev) = match &case.snapshot {
         Some(keys) => {
@@ -326,6 +337,7 @@ fn write_case(case: &Case) -> Written {
     file.set_len((data_end + FRAME_LEN + case.slack) as u64)
         .unwrap();
     Written {
+        _temp: temp,
         dir,
         log: path,
         expected,
@@ -438,7 +450,6 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             }
         }
     }
-    std::fs::remove_dir_all(&w.dir).unwrap();
     Ok(())
 }
 

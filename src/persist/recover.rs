@@ -691,6 +691,7 @@ mod tests {
         let (seen, tail) = revs(&d, false).unwrap();
         assert_eq!(seen, [1, 2, 3]);
         assert!(matches!(tail, Tail::Append { end, .. } if end == (HEADER_LEN + keep) as u64));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
@@ -704,6 +705,7 @@ mod tests {
         assert!(seen.is_empty());
         assert_eq!(tail, Tail::Create { generation: 1 });
         assert!(!d.join(file_name(2)).exists());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
@@ -723,6 +725,7 @@ mod tests {
         assert_eq!(seen, [1, 2]);
         assert_eq!(tail, Tail::Create { generation: 2 });
         assert!(!path.exists() && !d.join(file_name(3)).exists());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
@@ -733,6 +736,7 @@ mod tests {
         let (seen, _) = revs(&d, false).unwrap();
         assert_eq!(seen, [1, 2]);
         assert!(!d.join(temp_name(2)).exists());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
@@ -766,5 +770,6 @@ mod tests {
         // Cut for good: the next start finds it clean.
         let (seen, _) = revs(&d, false).unwrap();
         assert_eq!(seen.len(), whole);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
