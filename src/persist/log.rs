@@ -313,10 +313,11 @@ mod tests {
         assert!(data[HEADER_LEN..].iter().all(|&b| b == 0));
         let err = Log::create(&dir, 1, 0).err().unwrap();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        // An automatic change may fill the allocation, but never the frame
-        // of zeros after it.
+        // Every append, even one that may use the emergency reserve, leaves
+        // room for a frame of zeros after the data.
         for rev in 1..=100 {
             log.append(&Record::Skip { rev }, true).unwrap();
+            assert!(log.allocated >= log.len() + FRAME_LEN as u64, "rev {rev}");
             log.commit(false).unwrap();
             let size = log.file.metadata().unwrap().len();
             assert!(size >= log.len() + FRAME_LEN as u64, "rev {rev}");

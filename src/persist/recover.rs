@@ -81,7 +81,7 @@ use std::path::{Path, PathBuf};
 
 use log::{info, warn};
 
-use super::log::{file_name, generation_of, is_temp};
+use super::log::{file_name, generation_of, is_temp, sync_dir};
 use super::map::Map;
 use super::record::{
     BadHeader, BadRecord, FRAME_LEN, Format, HEADER_LEN, Header, LOG_MAGIC, Read, Record,
@@ -210,20 +210,17 @@ pub fn recover(
                 }
             ),
         };
+        let and_after = match after.len() {
+            0 => String::new(),
+            n => format!(" and the {n} log files after it"),
+        };
         if !repair {
-            let and_after = match after.len() {
-                0 => String::new(),
-                n => format!(" and the {n} log files after it"),
-            };
             return Err(format!(
                 "{why}; restore it from a backup, or start with --repair to go on without \
                  it{and_after}"
             ));
         }
-        warn!(
-            "repair: {why}; going on without it and the {} log files after it",
-            after.len()
-        );
+        warn!("repair: {why}; going on without it{and_after}");
         remove_logs(dir, after)?;
         live.truncate(present);
     }
@@ -276,13 +273,14 @@ pub fn recover(
     Ok(out)
 }
 
+/// Removes the logs of `generations` (for `--repair`), durably.
 fn remove_logs(dir: &Path, generations: &[u64]) -> Result<(), String> {
     for g in generations {
         warn!("repair: removing {}", file_name(*g));
         let path = dir.join(file_name(*g));
         std::fs::remove_file(&path).map_err(|e| format!("cannot remove {}: {e}", shown(&path)))?;
     }
-    Ok(())
+    sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", shown(dir)))
 }
 
 /// How the replay of one log ended.
