@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -164,16 +163,29 @@ fn end_of_data(path: &Path) -> usize {
 
 #[test]
 fn a_torn_last_record_is_cut_off_and_everything_before_it_kept() {
+    use kvws::persist::record::Record;
+    use std::os::unix::fs::FileExt;
     let dir = temp_dir("torn");
     let rev = write_some(&dir, 20);
     let log = log_files(&dir).pop().unwrap();
-    // A crash in the middle of writing a record: half of one, then nothing.
+    // A crash in the middle of writing a record: its last sector was never
+    // written (it still holds the preallocated zeros).
     let end = end_of_data(&log);
-    let mut f = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
-    use std::os::unix::fs::FileExt;
-    f.write_all_at(&[80, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3], end as u64)
-        .unwrap();
-    f.flush().unwrap();
+    let value = format!("\"{}\"", "t".repeat(1500));
+    let mut torn = Vec::new();
+    Record::Set {
+        rev: rev + 1,
+        id: "a",
+        key: "lost",
+        value: &value,
+        expires_at: None,
+    }
+    .encode(&mut torn);
+    let last_sector = (end + torn.len() - 1) / 512 * 512;
+    torn.truncate(last_sector - end);
+    let f = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    f.write_all_at(&torn, end as u64).unwrap();
+    drop(f);
     let s = server(&dir);
     let stats = s.wait_for("recovery", |st| st.keys == 20);
     assert_eq!(stats.rev, rev);
@@ -219,14 +231,15 @@ fn empty_and_missing_files_are_handled() {
         &[r#"{"type":"value","id":"a","key":"k","value":null,"rev":0}"#],
     );
     s.stop();
-    // A newest log cut before its header was complete (a crash right after
-    // creating it) is started again.
+    // A log whose creation a crash interrupted never got its name: the
+    // temporary file is removed.
     let dir = temp_dir("empty-log");
     write_some(&dir, 3);
-    let next = dir.join("wal-0000000002.log");
+    let next = dir.join("wal-0000000002.log.tmp");
     std::fs::write(&next, b"KVWS").unwrap();
     let s = server(&dir);
     assert_eq!(s.handle.stats().keys, 3);
+    assert!(!next.exists());
     s.stop();
     // A missing log in the middle of the sequence is refused.
     let dir = temp_dir("missing-log");

@@ -10,7 +10,14 @@
 //! refused with `storage_failed` instead of being applied in memory and
 //! then failing to reach the disk. The last [`EMERGENCY_RESERVE`] bytes of
 //! an allocation are kept for automatic changes (expiry), which have no
-//! client to refuse.
+//! client to refuse. The allocation always leaves at least one record
+//! frame's worth of zeros after the data, so that recovery can tell the end
+//! of the data from a file cut short (see [`recover`](super::recover)).
+//!
+//! A log is created whole: its header (and a frame of zeros) is written to
+//! a temporary name, synced, and renamed into place before the directory is
+//! synced. A `wal-N.log` without a complete header is therefore never the
+//! trace of a crash, only of damage.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -18,7 +25,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::record::{HEADER_LEN, Header, LOG_MAGIC, Record};
+use super::record::{FRAME_LEN, HEADER_LEN, Header, LOG_MAGIC, Record};
 use super::sync::Syncer;
 
 /// Bytes preallocated at a time: large enough that allocation is rare,
@@ -58,6 +65,17 @@ pub fn file_name(generation: u64) -> String {
     format!("wal-{generation:010}.log")
 }
 
+/// Where log generation `generation` is written before it is renamed into
+/// place.
+pub fn temp_name(generation: u64) -> String {
+    format!("{}.tmp", file_name(generation))
+}
+
+/// Whether `name` is a log left at its temporary name by a crash.
+pub fn is_temp(name: &str) -> bool {
+    name.strip_suffix(".tmp").and_then(generation_of).is_some()
+}
+
 /// The generation in a log file name, if it is one.
 pub fn generation_of(name: &str) -> Option<u64> {
     name.strip_prefix("wal-")?
@@ -80,24 +98,42 @@ pub struct Log {
 
 impl Log {
     /// Creates generation `generation`, starting after revision `rev`, and
-    /// makes its existence durable (the directory is synced).
+    /// makes its existence durable: the header and a frame of zeros are
+    /// synced under a temporary name, renamed into place, and the directory
+    /// is synced.
     pub fn create(dir: &Path, generation: u64, rev: u64) -> io::Result<Log> {
         let path = dir.join(file_name(generation));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        file.write_all_at(&Header { generation, rev }.encode(LOG_MAGIC), 0)?;
-        file.sync_all()?;
+        if path.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists already", path.display()),
+            ));
+        }
+        let tmp = dir.join(temp_name(generation));
+        let created = (|| -> io::Result<File> {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            let mut start = [0; HEADER_LEN + FRAME_LEN];
+            start[..HEADER_LEN].copy_from_slice(&Header { generation, rev }.encode(LOG_MAGIC));
+            file.write_all_at(&start, 0)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            Ok(file)
+        })();
+        let file = created.inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         sync_dir(dir)?;
-        let allocated = file.metadata()?.len();
         Ok(Log {
             file,
             path,
             generation,
             written: HEADER_LEN as u64,
-            allocated,
+            allocated: (HEADER_LEN + FRAME_LEN) as u64,
             buf: Vec::new(),
         })
     }
@@ -142,10 +178,11 @@ impl Log {
     }
 
     /// Makes room for `record` (preallocating if needed) and buffers it.
-    /// `automatic` changes may use the emergency reserve.
+    /// `automatic` changes may use the emergency reserve. The room always
+    /// includes a frame of zeros after the record.
     pub fn append(&mut self, record: &Record, automatic: bool) -> io::Result<()> {
         let reserve = if automatic { 0 } else { EMERGENCY_RESERVE };
-        let need = self.len() + record.encoded_len() as u64 + reserve;
+        let need = self.len() + (record.encoded_len() + FRAME_LEN) as u64 + reserve;
         if need > self.allocated {
             self.allocate(need)?;
         }
@@ -244,7 +281,7 @@ mod tests {
         let data = std::fs::read(log.path()).unwrap();
         assert!(data.len() as u64 >= CHUNK, "preallocated");
         assert_eq!(
-            Header::decode(&data, LOG_MAGIC).unwrap(),
+            Header::decode(&data, LOG_MAGIC).unwrap().0,
             Header {
                 generation: 1,
                 rev: 5
@@ -259,6 +296,33 @@ mod tests {
         }
         assert_eq!(revs, [6, 7]);
         assert_eq!(log.len(), at as u64);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_log_appears_whole_and_its_data_is_always_followed_by_zeros() {
+        let dir = std::env::temp_dir().join(format!("kvws-log-new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A temporary file left by an interrupted creation is overwritten.
+        std::fs::write(dir.join(temp_name(1)), b"KVWS").unwrap();
+        let mut log = Log::create(&dir, 1, 0).unwrap();
+        assert!(!dir.join(temp_name(1)).exists());
+        let data = std::fs::read(log.path()).unwrap();
+        assert_eq!(data.len(), HEADER_LEN + FRAME_LEN);
+        assert!(data[HEADER_LEN..].iter().all(|&b| b == 0));
+        let err = Log::create(&dir, 1, 0).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        // Every append, even one that may use the emergency reserve, leaves
+        // room for a frame of zeros after the data.
+        for rev in 1..=100 {
+            log.append(&Record::Skip { rev }, true).unwrap();
+            assert!(log.allocated >= log.len() + FRAME_LEN as u64, "rev {rev}");
+            log.commit(false).unwrap();
+            let size = log.file.metadata().unwrap().len();
+            assert!(size >= log.len() + FRAME_LEN as u64, "rev {rev}");
+        }
+        assert!(is_temp(&temp_name(12)) && !is_temp(&file_name(12)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -13,7 +13,14 @@
 //! When the log outgrows the data it describes, a compaction snapshots the
 //! store from a forked child ([`compact`]) and starts a new log; older logs
 //! are deleted once the snapshot is safely renamed into place. Start-up loads
-//! the snapshot and replays the logs ([`recover`]).
+//! the snapshot and replays the logs ([`recover`]), cutting off a write torn
+//! by a crash and refusing to start on damage, which `--repair` cuts off.
+//!
+//! The files are in format version 2 ([`record`]), in which every record
+//! checks its own length and ends in a non-zero byte, so that recovery can
+//! tell the zeros a crash leaves from damage. Version 1 files (the previous
+//! release) are still read; new changes never go into one: they start a new
+//! log generation, and the next compaction writes a version 2 snapshot.
 
 use std::io;
 use std::path::PathBuf;
@@ -128,7 +135,10 @@ impl Persistence {
                     .map_err(opened)?,
             ),
         };
-        let older_logs = recovered.log_bytes.saturating_sub(log.len());
+        let older_logs = match &recovered.tail {
+            Tail::Append { end, .. } => recovered.log_bytes - end,
+            Tail::Create { .. } => recovered.log_bytes,
+        };
         Ok(Persistence {
             options,
             _lock: lock,
