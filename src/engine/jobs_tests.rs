@@ -313,7 +313,7 @@ fn a_closed_connections_ephemeral_keys_go_in_batches() {
     assert_eq!(out.take(READER).len(), REAP_BATCH, "one batch at once");
     assert_eq!(e.store().len(), n - REAP_BATCH);
     let mut deleted = REAP_BATCH;
-    while e.store().len() > 0 {
+    while !e.store().is_empty() {
         e.background(1000, &mut out);
         let got = out.take(READER);
         assert!(got.len() <= REAP_BATCH);

@@ -229,10 +229,10 @@ impl Engine {
         if let Some(at) = expires_at {
             self.expiry.insert(at, rev, id, key);
         }
-        if let Some(session) = owner.and_then(|o| self.sessions.get_mut(&o)) {
-            if session.owned.insert((id.into(), key.into())) {
-                self.owned_bytes += super::owned_cost(id, key);
-            }
+        if let Some(session) = owner.and_then(|o| self.sessions.get_mut(&o))
+            && session.owned.insert((id.into(), key.into()))
+        {
+            self.owned_bytes += super::owned_cost(id, key);
         }
         self.buf.clear();
         encode::value(&mut self.buf, id, key, Some(value), rev, None);
@@ -273,10 +273,9 @@ impl Engine {
         }
         if let Some(o) = old.owner.filter(|o| Some(*o) != new_owner)
             && let Some(session) = self.sessions.get_mut(&o)
+            && session.owned.remove(&(id.into(), key.into()))
         {
-            if session.owned.remove(&(id.into(), key.into())) {
-                self.owned_bytes -= super::owned_cost(id, key);
-            }
+            self.owned_bytes -= super::owned_cost(id, key);
         }
     }
 
