@@ -122,14 +122,15 @@ export class Client {
   _emit(event, detail) {
     const fns = this._listeners.get(event);
     if (!fns || fns.size === 0) {
-      if (event === "error") console.error("kvws:", detail.error);
+      // An exception in the program's own code is never swallowed silently.
+      if (event === "error" && detail.thrown) console.error("kvws: a callback threw", detail.error);
       return;
     }
     for (const fn of [...fns]) {
       try {
         fn(detail);
       } catch (error) {
-        if (event !== "error") this._emit("error", { error });
+        if (event !== "error") this._emit("error", { error, thrown: true });
         else console.error("kvws: an error listener threw", error);
       }
     }
@@ -655,7 +656,7 @@ export class Subscription {
     try {
       this._callback(event);
     } catch (error) {
-      this._client._emit("error", { error });
+      this._client._emit("error", { error, thrown: true });
     }
   }
 

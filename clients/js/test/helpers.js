@@ -4,7 +4,7 @@
 
 import { spawn, execFile } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, writeFileSync, chmodSync, rmSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -62,6 +62,17 @@ export function mintToken(secret, { role = "guest", ids = ["app1"], access = "re
       else resolve(stdout.trim());
     });
   });
+}
+
+/**
+ * Signs claims (HS256) with the secret file's key, as any backend would:
+ * for tokens `kvws token` will not make, such as one already expired.
+ */
+export function signToken(secret, claims) {
+  const key = readFileSync(secret, "utf8").trim();
+  const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString("base64url");
+  const body = `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claims)}`;
+  return `${body}.${createHmac("sha256", key).update(body).digest("base64url")}`;
 }
 
 /**
