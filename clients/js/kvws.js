@@ -18,6 +18,9 @@
 //   resubscribes every subscription with `since` = the last revision it saw,
 //   then sends the requests that waited.
 
+// The longest delay setTimeout takes as given (2^31 - 1 ms).
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const DEFAULTS = {
   connectTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
@@ -228,7 +231,7 @@ export class Client {
     return new Promise((resolve, reject) => {
       const entry = { msg, resolve, reject, timer: null };
       const ms = this._opts.requestTimeoutMs;
-      if (ms > 0 && Number.isFinite(ms)) {
+      if (ms > 0 && ms <= MAX_TIMER_MS) {
         entry.timer = setTimeout(() => {
           this._waiting = this._waiting.filter((w) => w !== entry);
           if (entry.req !== undefined) this._inflight.delete(entry.req);
@@ -397,6 +400,11 @@ export class Client {
     const left = expires * 1000 - Date.now();
     const margin = Math.min(this._opts.refreshMarginMs, left / 4);
     const delay = Math.max(0, left - margin);
+    if (delay > MAX_TIMER_MS) {
+      // Timers overflow past ~24.8 days (and would fire at once): look again later.
+      this._refreshTimer = setTimeout(() => this._scheduleRefresh(expires), MAX_TIMER_MS);
+      return;
+    }
     this._refreshTimer = setTimeout(() => this._refresh(), delay);
   }
 
