@@ -6,6 +6,7 @@
 
 pub mod peer;
 pub mod proxy;
+pub mod suite;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
