@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod canary;
+pub mod daemon;
 pub mod peer;
 pub mod proxy;
 pub mod suite;

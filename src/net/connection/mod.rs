@@ -156,6 +156,9 @@ pub(crate) struct Connection<S = TcpStream> {
     overflowed: bool,
     /// The engine asked for it to be closed so.
     close_request: Option<(CloseCode, &'static str)>,
+    /// The server needs the memory it holds: it is dropped (after a close
+    /// frame) without waiting for an answer.
+    evicted: bool,
     /// When the client last sent anything, or took output while its reads
     /// were paused (the idle timer).
     last_seen: Instant,
@@ -192,6 +195,7 @@ impl<S: Stream> Connection<S> {
             session: false,
             overflowed: false,
             close_request: None,
+            evicted: false,
             last_seen: now,
             pinged: false,
             discarded: 0,
@@ -272,9 +276,11 @@ impl<S: Stream> Connection<S> {
         self.overflowed
     }
 
-    /// Marks it a slow consumer: nothing more is queued, and the server
-    /// closes it at the end of the step.
-    pub fn overflow(&mut self) {
+    /// Closes it at the end of the step to free what it holds (queued
+    /// output is dropped, a message it is sending is not read further):
+    /// the server is over its limit for all clients together.
+    pub fn evict(&mut self) {
+        self.evicted = true;
         self.overflowed = true;
     }
 
@@ -289,6 +295,9 @@ impl<S: Stream> Connection<S> {
     pub fn pending_close(&self) -> Option<Ending> {
         if !self.is_open() {
             return None;
+        }
+        if self.evicted {
+            return Some(Ending::Fail(CloseCode::Again, "server busy"));
         }
         if let Some((code, reason)) = self.close_request {
             return Some(Ending::Close(code, reason));
@@ -399,6 +408,9 @@ impl<S: Stream> Connection<S> {
             }
             (State::Open { ws, closing }, Ending::Fail(code, reason)) => {
                 if !*closing {
+                    if self.overflowed {
+                        ws.get_mut().out.discard_unsent();
+                    }
                     ws.get_mut().set_closing();
                     let _ = ws.close(Some(close_frame(code, reason)));
                 }

@@ -386,10 +386,10 @@ impl Connections {
             self.held,
             self.max_held
         );
-        s.conn.request_close(CloseCode::Again, "server busy");
-        // Its queue is dropped when it closes: count it gone already, so the
-        // next over-limit check picks another connection if still needed.
-        s.conn.overflow();
+        // What it holds is dropped when it closes, at the end of the step:
+        // count it gone already, so that the next check picks another
+        // connection if that is still needed.
+        s.conn.evict();
         self.held -= s.held;
         s.held = 0;
         if !s.dirty {
