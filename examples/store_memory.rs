@@ -34,7 +34,11 @@ fn main() {
     let before = rss();
     let mut store = Store::new();
     for i in 0..n {
-        store.set("app", &format!("key:{i:08}"), Entry::new(value.as_str(), i as u64));
+        store.set(
+            "app",
+            &format!("key:{i:08}"),
+            Entry::new(value.as_str(), i as u64),
+        );
     }
     let grew = rss() - before;
     println!(

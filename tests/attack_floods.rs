@@ -19,7 +19,9 @@ const WAIT: Duration = Duration::from_millis(500);
 const MEMORY: u64 = 200 << 20;
 
 fn pings() -> Vec<u8> {
-    (0..64).flat_map(|_| client_frame(0x9, &[b'p'; 125])).collect()
+    (0..64)
+        .flat_map(|_| client_frame(0x9, &[b'p'; 125]))
+        .collect()
 }
 
 #[test]
@@ -53,7 +55,9 @@ fn unsolicited_pongs_from_a_client_that_never_reads_stall_no_one() {
     let server = Daemon::start(&[]);
     let canary = Canary::start(server.addr, None);
     let mut s = raw(server.addr);
-    let pongs: Vec<u8> = (0..64).flat_map(|_| client_frame(0xA, &[b'p'; 125])).collect();
+    let pongs: Vec<u8> = (0..64)
+        .flat_map(|_| client_frame(0xA, &[b'p'; 125]))
+        .collect();
     let sent = flood(&mut s, &pongs, 3.0);
     let (worst, _) = canary.finish();
     assert!(sent > 1 << 20, "the flood sent only {sent} bytes");
@@ -78,7 +82,11 @@ fn a_client_that_keeps_sending_after_its_404_is_cut_off() {
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut reply = Vec::new();
     let _ = s.read_to_end(&mut reply);
-    assert!(reply.starts_with(b"HTTP/1.1 404"), "{:?}", String::from_utf8_lossy(&reply));
+    assert!(
+        reply.starts_with(b"HTTP/1.1 404"),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
 }
 
 #[test]

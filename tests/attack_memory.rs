@@ -37,7 +37,10 @@ fn strangers_cannot_make_a_server_with_authentication_hold_their_unfinished_mess
     let held = unfinished_frames(server.addr, 300);
     std::thread::sleep(Duration::from_millis(500));
     let grew = server.peak_rss().saturating_sub(before);
-    eprintln!("300 unfinished 1 MiB frames before authentication: grew {} MB", grew >> 20);
+    eprintln!(
+        "300 unfinished 1 MiB frames before authentication: grew {} MB",
+        grew >> 20
+    );
     // 300 MB before (a megabyte each); now each is refused at its header.
     assert!(grew < 40 << 20, "the server grew by {} MB", grew >> 20);
     drop(held);
@@ -50,12 +53,16 @@ fn unfinished_messages_of_all_clients_together_are_bounded() {
     let mut held = unfinished_frames(server.addr, 200);
     std::thread::sleep(Duration::from_millis(500));
     let grew = server.peak_rss().saturating_sub(before);
-    eprintln!("200 unfinished 1 MiB frames, --max-client-memory 64M: grew {} MB", grew >> 20);
+    eprintln!(
+        "200 unfinished 1 MiB frames, --max-client-memory 64M: grew {} MB",
+        grew >> 20
+    );
     assert!(grew < 150 << 20, "the server grew by {} MB", grew >> 20);
     // Those that went past the limit were told to come back later (1013).
     let mut refused = 0;
     for s in &mut held {
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut byte = [0u8; 2];
         if std::io::Read::read_exact(s, &mut byte).is_ok() && byte[0] == 0x88 {
             refused += 1;
@@ -74,7 +81,8 @@ fn fill(addr: std::net::SocketAddr, value_len: usize) -> usize {
     loop {
         let batch: Vec<u8> = (stored..stored + 1000)
             .flat_map(|i| {
-                let set = format!(r#"{{"type":"set","id":"fill","key":"key:{i:08}","value":{value}}}"#);
+                let set =
+                    format!(r#"{{"type":"set","id":"fill","key":"key:{i:08}","value":{value}}}"#);
                 client_frame(0x1, set.as_bytes())
             })
             .collect();
@@ -114,7 +122,10 @@ fn the_servers_memory_follows_max_memory_list_included() {
         String::from_utf8_lossy(&reply)
     );
     let used = server.peak_rss() - idle;
-    eprintln!("{stored} keys in --max-memory 64M: {} MB resident over idle", used >> 20);
+    eprintln!(
+        "{stored} keys in --max-memory 64M: {} MB resident over idle",
+        used >> 20
+    );
     // Within a quarter of the limit, plus the history and client buffers.
     assert!(
         used < (64 << 20) * 5 / 4 + (8 << 20),
@@ -141,6 +152,9 @@ fn subscriptions_count_against_max_memory() {
         }
     }
     let taken = answers.iter().filter(|f| !**f).count();
-    assert!(answers.last() == Some(&true), "1,000 subscriptions of 1 KB names fit in 256 KB");
+    assert!(
+        answers.last() == Some(&true),
+        "1,000 subscriptions of 1 KB names fit in 256 KB"
+    );
     assert!((50..200).contains(&taken), "{taken} subscriptions fit");
 }

@@ -131,3 +131,26 @@ fn a_subscriber_that_stops_reading_is_cut_off_and_others_go_on() {
         "a stalled client cannot have received everything"
     );
 }
+
+#[test]
+fn a_value_of_the_default_largest_size_is_stored_and_one_byte_more_is_too_large() {
+    let server = TestServer::start();
+    let max = kvws::Config::default().max_value_size;
+    let mut c = server.client();
+    let value = format!("\"{}\"", "v".repeat(max - 2));
+    c.send(&format!(
+        r#"{{"type":"set","id":"a","key":"k","value":{value},"req":1}}"#
+    ));
+    let reply = c.recv();
+    assert!(reply.starts_with(r#"{"type":"value","id":"a","key":"k","value":"vvv"#));
+    assert!(reply.ends_with(r#","rev":1,"req":1}"#));
+    let value = format!("\"{}\"", "v".repeat(max - 1));
+    c.send(&format!(
+        r#"{{"type":"set","id":"a","key":"k","value":{value},"req":2}}"#
+    ));
+    assert!(
+        c.recv()
+            .starts_with(r#"{"type":"error","code":"too_large""#)
+    );
+    c.expect_nothing_before_marker();
+}

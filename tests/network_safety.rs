@@ -338,3 +338,38 @@ fn the_store_fills_up_without_losing_anything() {
     ));
     assert!(c.recv().starts_with(r#"{"type":"value""#));
 }
+
+#[test]
+fn limits_that_contradict_each_other_are_refused_at_start() {
+    for (args, says) in [
+        (
+            &["--max-message-size", "64k"][..],
+            "does not fit in max-message-size",
+        ),
+        (
+            &["--allow-origin", "app.example.com"][..],
+            "is not an origin",
+        ),
+        (&["--allow-host", "http://x"][..], "is not a host name"),
+        (
+            &["--compact-factor", "0"][..],
+            "compact-factor must be at least 1",
+        ),
+        (
+            &["--preauth-output-buffer", "1k"][..],
+            "preauth-output-buffer",
+        ),
+    ] {
+        let (code, err) = run_kvws(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn an_idle_timeout_of_zero_turns_the_check_off() {
+    let server = common::TestServer::with(Config::default().idle_timeout(Duration::ZERO));
+    let mut c = server.client();
+    std::thread::sleep(Duration::from_millis(300));
+    c.expect_nothing_before_marker();
+}

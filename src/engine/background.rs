@@ -75,8 +75,13 @@ impl Engine {
     /// Deletes up to [`REAP_BATCH`] ephemeral keys of closed connections.
     pub(super) fn reap(&mut self, out: &mut impl Outbound) {
         for _ in 0..REAP_BATCH {
-            let Some((owner, id, key)) = self.reaping.pop_front() else {
+            let Some((owner, keys)) = self.reaping.front_mut() else {
                 return;
+            };
+            let owner = *owner;
+            let Some((id, key)) = keys.next() else {
+                self.reaping.pop_front();
+                continue;
             };
             // Unless another connection took the key over since.
             if self

@@ -27,6 +27,7 @@
 //! (1008); resuming with `since` gets it a `resync`.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use super::{Engine, MAX_LIST_LIMIT, Outbound};
 use crate::conn_id::ConnId;
@@ -34,11 +35,17 @@ use crate::protocol::{ErrorCode, Json, Topic, encode};
 use crate::subscriptions::OwnedTopic;
 
 /// Items (keys indexed or sent, changes looked at) all jobs together may
-/// go through in one loop step: a few milliseconds.
+/// go through in one loop step...
 pub const STEP_WORK: usize = 16_384;
+/// ... and the time they may take: whichever comes first.
+pub const STEP_TIME: Duration = Duration::from_millis(2);
 /// Items a new job may go through at once, before its request returns: a
-/// small namespace or snapshot is answered without waiting for a step.
+/// small namespace or snapshot is answered without waiting for a step...
 pub const INLINE_WORK: usize = 8192;
+/// ... and the time that may take.
+pub const INLINE_TIME: Duration = Duration::from_millis(1);
+/// Keys indexed per call between checks of the time.
+const INDEX_CHUNK: usize = 1024;
 /// Keys read from the index at a time while sending a snapshot.
 const BATCH: usize = 64;
 
@@ -99,11 +106,29 @@ enum Replay {
 struct Slice {
     room: usize,
     work: usize,
+    until: Instant,
 }
 
 impl Slice {
-    fn spent(&self) -> bool {
-        self.room == 0 || self.work == 0
+    fn new(room: usize, work: usize, time: Duration) -> Slice {
+        Slice {
+            room,
+            work,
+            until: Instant::now() + time,
+        }
+    }
+
+    /// Out of room, items or time. (The clock is read here, between
+    /// batches of items, not for each one.)
+    fn spent(&mut self) -> bool {
+        if self.room == 0 || self.work == 0 {
+            return true;
+        }
+        if Instant::now() >= self.until {
+            self.work = 0;
+            return true;
+        }
+        false
     }
 
     fn sent(&mut self, bytes: usize) {
@@ -132,10 +157,7 @@ impl Engine {
         let Some(room) = out.room(conn) else {
             return;
         };
-        let mut slice = Slice {
-            room,
-            work: INLINE_WORK,
-        };
+        let mut slice = Slice::new(room, INLINE_WORK, INLINE_TIME);
         if let Some(job) = self.advance(conn, job, &mut slice, out) {
             self.jobs.insert(conn, job);
         }
@@ -199,6 +221,7 @@ impl Engine {
         let start = self.job_turn % conns.len();
         conns.rotate_left(start);
         let mut work = STEP_WORK;
+        let until = Instant::now() + STEP_TIME;
         for conn in conns {
             if work == 0 {
                 break;
@@ -211,7 +234,7 @@ impl Engine {
                 continue;
             }
             let job = self.jobs.remove(&conn).expect("listed above");
-            let mut slice = Slice { room, work };
+            let mut slice = Slice { room, work, until };
             let left = self.advance(conn, job, &mut slice, out);
             work = slice.work;
             match left {
@@ -247,7 +270,7 @@ impl Engine {
                 limit,
                 req,
             } => {
-                if !self.store.build_index(&id, &mut slice.work) {
+                if !self.build_index(&id, slice) {
                     return Some(Job::List {
                         id,
                         prefix,
@@ -309,6 +332,20 @@ impl Engine {
         }
     }
 
+    /// Works on `id`'s ordered index within the slice; whether it is built.
+    fn build_index(&mut self, id: &str, slice: &mut Slice) -> bool {
+        while !slice.spent() {
+            let mut chunk = INDEX_CHUNK.min(slice.work);
+            let given = chunk;
+            let done = self.store.build_index(id, &mut chunk);
+            slice.work -= given - chunk;
+            if done {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Waits for the index, then checks the snapshot's size. `None`: the
     /// job ended (with an error).
     fn index_stage(
@@ -323,7 +360,7 @@ impl Engine {
         let OwnedTopic::Prefix(prefix) = topic else {
             unreachable!("key subscriptions need no snapshot job");
         };
-        if !self.store.build_index(id, &mut slice.work) {
+        if !self.build_index(id, slice) {
             return Some(Stage::Index);
         }
         let max = self.limits.max_prefix_snapshot;
@@ -407,8 +444,8 @@ impl Engine {
             out.close(conn, POLICY_VIOLATION, "too slow to catch up");
             return Replay::TooSlow;
         }
-        for change in self.history.after(after) {
-            if slice.spent() {
+        for (i, change) in self.history.after(after).enumerate() {
+            if (i % 64 == 0 && slice.spent()) || slice.room == 0 || slice.work == 0 {
                 return Replay::More(Stage::Changes { after, newer });
             }
             after = change.rev;

@@ -232,6 +232,7 @@ impl Engine {
         if let Some(session) = owner.and_then(|o| self.sessions.get_mut(&o))
             && session.owned.insert((id.into(), key.into()))
         {
+            session.owned_bytes += super::owned_cost(id, key);
             self.owned_bytes += super::owned_cost(id, key);
         }
         self.buf.clear();
@@ -275,6 +276,7 @@ impl Engine {
             && let Some(session) = self.sessions.get_mut(&o)
             && session.owned.remove(&(id.into(), key.into()))
         {
+            session.owned_bytes -= super::owned_cost(id, key);
             self.owned_bytes -= super::owned_cost(id, key);
         }
     }

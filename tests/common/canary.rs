@@ -49,11 +49,14 @@ impl Canary {
             let (mut worst, mut rounds) = (Duration::ZERO, 0);
             while !flag.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let set = format!(r#"{{"type":"set","id":"canary","key":"k","value":{rounds},"req":1}}"#);
+                let set =
+                    format!(r#"{{"type":"set","id":"canary","key":"k","value":{rounds},"req":1}}"#);
                 ws.send(Message::text(set)).unwrap();
                 assert!(text(&mut ws).contains(r#""req":1"#));
-                ws.send(Message::text(r#"{"type":"get","id":"canary","key":"k","req":2}"#))
-                    .unwrap();
+                ws.send(Message::text(
+                    r#"{"type":"get","id":"canary","key":"k","req":2}"#,
+                ))
+                .unwrap();
                 assert!(text(&mut ws).contains(r#""req":2"#));
                 worst = worst.max(t.elapsed());
                 rounds += 1;

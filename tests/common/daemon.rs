@@ -91,7 +91,12 @@ impl Daemon {
         let fields: Vec<&str> = stat
             .rsplit_once(')')
             .map_or(vec![], |(_, r)| r.split_whitespace().collect());
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         (ticks(11) + ticks(12)) / hz

@@ -238,6 +238,23 @@ pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     reply
 }
 
+/// Sends raw bytes over a fresh TCP connection and returns what the server
+/// writes back up to the end of its response head.
+pub fn raw_exchange_until_head(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 /// A masked client text frame carrying `payload`, built by hand so tests
 /// can send what a library would refuse to (bad UTF-8, half frames).
 pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
