@@ -19,6 +19,7 @@ const POLICY_VIOLATION: u16 = 1008;
 
 impl Engine {
     /// Checks that `conn` may make `request` at `now_ms`.
+    #[inline]
     pub(super) fn authorize(
         &self,
         conn: ConnId,

@@ -148,7 +148,7 @@ fn req_of(req: &Option<Box<str>>) -> Option<Json<'_>> {
 impl Engine {
     /// Whether `conn` has a job in progress.
     pub(super) fn has_job(&self, conn: ConnId) -> bool {
-        self.jobs.contains_key(&conn)
+        !self.jobs.is_empty() && self.jobs.contains_key(&conn)
     }
 
     /// Starts a job for `conn`: runs its first slice now and keeps it only

@@ -299,10 +299,12 @@ impl Engine {
         out: &mut impl Outbound,
     ) -> Option<Unknown<'t>> {
         self.now_ms = now;
-        if self
-            .sessions
-            .get(&conn)
-            .is_some_and(|s| s.failures >= access::MAX_AUTH_FAILURES)
+        // Failures only happen with authentication on: no lookup without.
+        if self.limits.auth.is_some()
+            && self
+                .sessions
+                .get(&conn)
+                .is_some_and(|s| s.failures >= access::MAX_AUTH_FAILURES)
         {
             // It is being closed for guessing tokens: nothing more it sent
             // is looked at, however much of it was pipelined.

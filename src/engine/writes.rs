@@ -8,7 +8,7 @@ use crate::persist::record::Record;
 use crate::protocol::Json;
 use crate::protocol::frame::{self, FrameRef, SHARE_ABOVE};
 use crate::protocol::{ErrorCode, encode};
-use crate::store::{Entry, heap};
+use crate::store::Entry;
 
 /// A `set` as the client asked for it.
 pub(super) struct Write<'a> {
@@ -179,8 +179,9 @@ impl Engine {
         // Far from the limit (the usual case) no lookup is needed: even a
         // new key in a new namespace would fit, with its table slot, index
         // entry, deadline and owner's record.
+        // (`heap` rounds each of the three allocations up by at most 32.)
         let used = self.memory();
-        let worst = heap(id.len()) + heap(key.len()) + heap(value.len()) + 512;
+        let worst = id.len() + key.len() + value.len() + 3 * 32 + 512;
         if used + worst <= self.limits.max_memory {
             return Ok(());
         }

@@ -95,13 +95,16 @@ impl Store {
 
     /// Stores `entry`, returning the entry it replaced.
     pub fn set(&mut self, id: &str, key: &str, entry: Entry) -> Option<Entry> {
-        if self.spaces.get(id).is_none() {
-            let before = self.spaces.table_bytes();
-            self.spaces.insert_new(id.into(), Namespace::default());
-            self.tables = self.tables + self.spaces.table_bytes() - before;
-            self.bytes += heap(id.len());
-        }
-        let space = self.spaces.get_mut(id).expect("present or just inserted");
+        let space = match self.spaces.get_mut(id) {
+            Some(space) => space,
+            None => {
+                let before = self.spaces.table_bytes();
+                self.spaces.insert_new(id.into(), Namespace::default());
+                self.tables = self.tables + self.spaces.table_bytes() - before;
+                self.bytes += heap(id.len());
+                self.spaces.get_mut(id).expect("just inserted")
+            }
+        };
         let tables_before = space.map.table_bytes();
         let new_value = heap(entry.value.len());
         let old = match space.map.get_mut(key) {

@@ -146,27 +146,25 @@ impl<S: Stream> Connection<S> {
         Next::Other
     }
 
-    /// Queues a reply; returns `false` (and queues nothing) if it is not
-    /// open or its queue would pass its cap (it is then marked overflowed).
-    pub fn send_text(&mut self, json: &[u8]) -> bool {
-        match self.open_wire(json.len()) {
-            Some(wire) => {
-                wire.out.push_text(json);
-                true
-            }
-            None => false,
-        }
+    /// Queues a reply; returns the bytes it added to the queue (all held
+    /// in the queue's own memory), or `None` (and queues nothing) if it is
+    /// not open or its queue would pass its cap (it is then marked
+    /// overflowed).
+    pub fn send_text(&mut self, json: &[u8]) -> Option<usize> {
+        let wire = self.open_wire(json.len())?;
+        let before = wire.out.len();
+        wire.out.push_text(json);
+        Some(wire.out.len() - before)
     }
 
-    /// Queues a framed notification, as [`Connection::send_text`].
-    pub fn send_frame(&mut self, frame: FrameRef) -> bool {
-        match self.open_wire(frame.bytes.len()) {
-            Some(wire) => {
-                wire.out.push_frame(frame);
-                true
-            }
-            None => false,
-        }
+    /// Queues a framed notification, as [`Connection::send_text`]; returns
+    /// the bytes added and how many of them the queue holds itself (none
+    /// for a large frame, which is shared).
+    pub fn send_frame(&mut self, frame: FrameRef) -> Option<(usize, usize)> {
+        let wire = self.open_wire(frame.bytes.len())?;
+        let owned = wire.out.owned();
+        wire.out.push_frame(frame);
+        Some((frame.bytes.len(), wire.out.owned() - owned))
     }
 
     fn open_wire(&mut self, adding: usize) -> Option<&mut Wire<S>> {

@@ -48,6 +48,9 @@ pub(crate) struct Connections {
     held: usize,
     /// Bytes ever queued, for measuring the output a request caused.
     queued_ever: u64,
+    /// Closes ever asked for (by the engine, or for a full queue or the
+    /// memory limit): a read round compares it to know whether to look.
+    closes: u64,
     max_held: usize,
     close_timeout: std::time::Duration,
 }
@@ -63,6 +66,7 @@ impl Connections {
             gone: Vec::new(),
             held: 0,
             queued_ever: 0,
+            closes: 0,
             max_held,
             close_timeout,
         }
@@ -74,6 +78,11 @@ impl Connections {
 
     pub fn is_empty(&self) -> bool {
         self.slab.is_empty()
+    }
+
+    /// Closes ever asked for (see the field).
+    pub fn closes_requested(&self) -> u64 {
+        self.closes
     }
 
     /// Bytes ever queued for any connection.
@@ -386,6 +395,7 @@ impl Connections {
             self.held,
             self.max_held
         );
+        self.closes += 1;
         // What it holds is dropped when it closes, at the end of the step:
         // count it gone already, so that the next check picks another
         // connection if that is still needed.
@@ -417,22 +427,51 @@ pub(crate) struct Out<'a> {
     pub authenticated: Limits,
 }
 
+impl Out<'_> {
+    /// Queues output for `to` with `push`, which returns the bytes added and
+    /// the bytes of them held in the queue's own memory. The hot path:
+    /// one lookup, and the totals kept by addition.
+    fn push(&mut self, to: ConnId, push: impl FnOnce(&mut Connection) -> Option<(usize, usize)>) {
+        let conns = &mut *self.conns;
+        let Some(s) = conns.slab.get_mut(to.slot()) else {
+            return;
+        };
+        if s.conn.id() != to {
+            return;
+        }
+        match push(&mut s.conn) {
+            Some((added, owned)) => {
+                conns.queued_ever += added as u64;
+                conns.held += owned;
+                s.held += owned;
+            }
+            // Refused: it overflowed (to be closed) or is closing.
+            None if s.conn.pending_close().is_none() => return,
+            None => conns.closes += 1,
+        }
+        if !s.dirty {
+            s.dirty = true;
+            conns.dirty.push(to.slot());
+        }
+        if conns.held > conns.max_held {
+            conns.enforce_memory();
+        }
+    }
+}
+
 impl Outbound for Out<'_> {
     fn send(&mut self, to: ConnId, json: &[u8]) {
-        if self.conns.with_id(to, |c| c.send_text(json)).is_some() && self.conns.over_limit() {
-            self.conns.enforce_memory();
-        }
+        self.push(to, |c| c.send_text(json).map(|n| (n, n)));
     }
 
     fn send_frame(&mut self, to: ConnId, frame: FrameRef<'_>) {
-        if self.conns.with_id(to, |c| c.send_frame(frame)).is_some() && self.conns.over_limit() {
-            self.conns.enforce_memory();
-        }
+        self.push(to, |c| c.send_frame(frame));
     }
 
     fn close(&mut self, to: ConnId, code: u16, reason: &'static str) {
         self.conns
             .with_id(to, |c| c.request_close(CloseCode::from(code), reason));
+        self.conns.closes += 1;
     }
 
     fn room(&self, to: ConnId) -> Option<usize> {

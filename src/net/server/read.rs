@@ -98,6 +98,9 @@ impl Server {
         }
         let started = Instant::now();
         let output_before = self.conns.queued_ever();
+        // Past this much output caused, its queue may be half full.
+        let half = (conn.limits().out_cap / 2).saturating_sub(conn.queued()) as u64;
+        let closes_before = self.conns.closes_requested();
         let mut text = std::mem::take(&mut self.text);
         let mut shared = std::mem::take(&mut self.shared_input);
         if let Some(c) = self.conns.get_mut(slot) {
@@ -133,12 +136,18 @@ impl Server {
                 Next::Blocked => break Outcome::Blocked,
                 Next::End(ending) => break Outcome::End(ending),
             }
-            if self.must_wait(id) {
+            // Whether to stop reading it, checked cheaply: a close or a job
+            // can only have started if one was asked for, and its queue can
+            // only be half full if it caused that much output.
+            let output = self.conns.queued_ever() - output_before;
+            if (self.conns.closes_requested() != closes_before
+                || self.engine.busy(id)
+                || output > half)
+                && self.must_wait(id)
+            {
                 break Outcome::Paused;
             }
-            if self.conns.queued_ever() - output_before > ROUND_OUTPUT
-                || (frames % 16 == 0 && started.elapsed() > ROUND_TIME)
-            {
+            if output > ROUND_OUTPUT || (frames % 16 == 0 && started.elapsed() > ROUND_TIME) {
                 break Outcome::More;
             }
         };
