@@ -459,7 +459,7 @@ fn main() {
             println!("{n} ephemeral keys set; {}", proc_stats(args.pid));
             with_canary(&args, "the owner's disconnect", |_| {
                 thread::sleep(Duration::from_millis(200));
-                drop(owner);
+                let _ = owner.shutdown(std::net::Shutdown::Both);
                 thread::sleep(Duration::from_secs(secs));
             });
         }

@@ -96,6 +96,11 @@ struct Frames {
     payload_left: u64,
     /// A large frame was seen since tungstenite's buffer was last renewed.
     large: bool,
+    /// The current frame carries data (not a ping, pong or close).
+    data: bool,
+    /// Payload bytes of data frames handed over since the connection last
+    /// completed a message: about the size of the one being assembled.
+    data_bytes: usize,
 }
 
 impl Frames {
@@ -130,6 +135,7 @@ impl Frames {
                 && self.header_len == 0
                 && let Some((size, len)) = whole_header(&bytes[at..])
             {
+                self.data = bytes[at] & 0x08 == 0;
                 at += size;
                 self.payload_left = len;
                 if len >= LARGE_FRAME {
@@ -144,6 +150,9 @@ impl Frames {
                 let n = (bytes.len() - at).min(self.payload_left.min(usize::MAX as u64) as usize);
                 at += n;
                 self.payload_left -= n as u64;
+                if self.data {
+                    self.data_bytes = self.data_bytes.saturating_add(n);
+                }
                 if self.payload_left == 0 && self.large {
                     return at;
                 }
@@ -166,6 +175,7 @@ impl Frames {
                 continue;
             }
             // The header is complete.
+            self.data = self.header[0] & 0x08 == 0;
             let len = self.payload_len();
             self.header_len = 0;
             self.payload_left = len;
@@ -219,8 +229,6 @@ pub struct Wire<S> {
     /// Bytes tungstenite may still be handed this round.
     budget: usize,
     budget_spent: bool,
-    /// Bytes handed over since the connection last completed a message.
-    since_message: usize,
     frames: Frames,
     /// Writes from tungstenite (pongs) are refused past this many queued
     /// bytes, unless `closing` (a close frame must go out).
@@ -239,7 +247,6 @@ impl<S: Read + Write> Wire<S> {
             trust_short_reads: false,
             budget: 0,
             budget_spent: false,
-            since_message: 0,
             frames: Frames::default(),
             control_cap: usize::MAX,
             closing: false,
@@ -304,17 +311,18 @@ impl<S: Read + Write> Wire<S> {
         !self.input.is_empty()
     }
 
-    /// Bytes handed to tungstenite since [`Wire::message_done`]: about the
-    /// size of the message it is assembling.
+    /// Data bytes handed to tungstenite since [`Wire::message_done`]: about
+    /// the size of the message it is assembling (pings and pongs, which it
+    /// does not keep, are not counted).
     pub fn partial_input(&self) -> usize {
-        self.since_message
+        self.frames.data_bytes
     }
 
     /// Notes that tungstenite completed a message. Returns true when a
     /// large frame came through and tungstenite holds no unread byte: the
     /// time to give it a fresh buffer.
     pub fn message_done(&mut self) -> bool {
-        self.since_message = 0;
+        self.frames.data_bytes = 0;
         if self.frames.large && self.frames.at_boundary() {
             self.frames.large = false;
             return true;
@@ -329,7 +337,6 @@ impl<S: Read + Write> Wire<S> {
         dst[..n].copy_from_slice(&pending[..n]);
         self.input.start += n;
         self.budget -= n;
-        self.since_message = self.since_message.saturating_add(n);
         n
     }
 }

@@ -175,6 +175,20 @@ fn pongs_to_a_ping_flood_stop_at_the_queue_cap() {
     assert!(c.queued() <= LIMITS.out_cap + 127, "{} queued", c.queued());
     assert!(c.queued() > LIMITS.out_cap / 2);
     assert!(!c.overflowed(), "pongs wait; they do not close the client");
+    assert_eq!(c.partial_input(), 0, "pings are not a message being received");
+}
+
+#[test]
+fn an_unfinished_message_counts_as_held_until_it_is_complete() {
+    let mut c = open(LIMITS);
+    let bytes = frame(1, &[b'x'; 10_000]);
+    feed(&mut c, [Some(bytes[..6_000].to_vec())]);
+    round(&mut c, usize::MAX);
+    let held = c.partial_input();
+    assert!((5_000..=6_000).contains(&held), "{held}");
+    feed(&mut c, [Some(bytes[6_000..].to_vec())]);
+    assert_eq!(round(&mut c, usize::MAX).0.len(), 1);
+    assert_eq!(c.partial_input(), 0);
 }
 
 #[test]
