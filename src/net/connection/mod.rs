@@ -36,10 +36,12 @@ use super::http::{self, HeadError, Status};
 use super::wire::{Stream, Wire};
 use crate::conn_id::ConnId;
 
+mod batch;
 mod open;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use batch::{Batch, Kind};
 pub(crate) use open::Next;
 
 /// tungstenite's own read buffer per connection. Its default (128 KiB) would
@@ -166,6 +168,8 @@ pub(crate) struct Connection<S = TcpStream> {
     pinged: bool,
     /// Bytes thrown away while draining.
     discarded: usize,
+    /// Messages read but not handled yet (see [`Connection::take_stash`]).
+    stash: Batch,
     /// Times tungstenite got a fresh read buffer.
     #[cfg(test)]
     renewals: usize,
@@ -199,6 +203,7 @@ impl<S: Stream> Connection<S> {
             last_seen: now,
             pinged: false,
             discarded: 0,
+            stash: Batch::default(),
             #[cfg(test)]
             renewals: 0,
         }

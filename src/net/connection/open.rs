@@ -11,18 +11,15 @@ use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{Role, WebSocket};
 
-use super::{Connection, Ending, Idle, MAX_DISCARD, State, ws_config};
+use super::{Batch, Connection, Ending, Idle, MAX_DISCARD, State, ws_config};
 use crate::net::wire::{InBuf, Stream, Wire};
 use crate::protocol::frame::FrameRef;
 
 /// What [`Connection::next`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Next {
-    /// A message (a text frame, or a binary one that is UTF-8) is in the
-    /// caller's buffer.
-    Text,
-    /// A binary message that is not UTF-8.
-    Binary,
+    /// A message was added to the caller's batch.
+    Message,
     /// A frame that asks nothing of the engine: a ping (answered), a pong,
     /// a message that arrived after we started closing, or bytes read and
     /// dropped while draining. It still counts against the round's budget.
@@ -52,10 +49,10 @@ impl<S: Stream> Connection<S> {
         }
     }
 
-    /// Reads the next frame that completes something. A message goes into
-    /// `text`; see [`Next`]. A draining connection reads and drops up to
-    /// `budget` bytes instead.
-    pub fn next(&mut self, text: &mut String, now: Instant, budget: usize) -> Next {
+    /// Reads the next frame that completes something. A message is added
+    /// to `batch`; see [`Next`]. A draining connection reads and drops up
+    /// to `budget` bytes instead.
+    pub fn next(&mut self, batch: &mut Batch, now: Instant, budget: usize) -> Next {
         let (ws, closing) = match &mut self.state {
             State::Open { ws, closing } => (ws, *closing),
             State::Draining { .. } => return self.discard(budget),
@@ -71,18 +68,16 @@ impl<S: Stream> Connection<S> {
                     // Requests that arrive after we started closing are not served.
                     Message::Text(_) | Message::Binary(_) if closing => Next::Other,
                     Message::Text(t) => {
-                        text.clear();
-                        text.push_str(t.as_str());
-                        Next::Text
+                        batch.push_text(t.as_str());
+                        Next::Message
                     }
-                    Message::Binary(b) => match std::str::from_utf8(&b) {
-                        Ok(t) => {
-                            text.clear();
-                            text.push_str(t);
-                            Next::Text
+                    Message::Binary(b) => {
+                        match std::str::from_utf8(&b) {
+                            Ok(t) => batch.push_text(t),
+                            Err(_) => batch.push_bad_binary(),
                         }
-                        Err(_) => Next::Binary,
-                    },
+                        Next::Message
+                    }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Next::Other,
                 }
             }
@@ -204,10 +199,25 @@ impl<S: Stream> Connection<S> {
         Idle::Fine
     }
 
+    /// Messages read in an earlier round and not handled yet (it stopped
+    /// for back-pressure or a job): moved to the end of `batch`, to be
+    /// handled before anything newer.
+    pub fn take_stash(&mut self, batch: &mut Batch) {
+        if !self.stash.is_empty() {
+            self.stash.move_from(0, batch);
+            self.stash.clear();
+        }
+    }
+
+    /// Keeps the messages of `batch` from `from` on for the next round.
+    pub fn stash(&mut self, batch: &Batch, from: usize) {
+        batch.move_from(from, &mut self.stash);
+    }
+
     /// Whether bytes already read from the socket wait to be parsed.
     pub fn has_buffered_input(&self) -> bool {
         match &self.state {
-            State::Open { ws, .. } => ws.get_ref().has_buffered_input(),
+            State::Open { ws, .. } => ws.get_ref().has_buffered_input() || !self.stash.is_empty(),
             _ => false,
         }
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::protocol::frame::coding::CloseCode;
 
-use super::{Connection, Ending, Limits, Next, Phase};
+use super::{Batch, Connection, Ending, Kind, Limits, Next, Phase};
 use crate::conn_id::ConnId;
 use crate::net::wire::{InBuf, LARGE_FRAME, SHARED_READ_BUFFER, Stream};
 
@@ -105,13 +105,18 @@ fn feed(c: &mut Connection<Mock>, chunks: impl IntoIterator<Item = Option<Vec<u8
 /// time (with the text of messages) and whether the budget ran out.
 fn round(c: &mut Connection<Mock>, budget: usize) -> (Vec<String>, bool) {
     let mut shared = InBuf::with_size(SHARED_READ_BUFFER);
-    let mut text = String::new();
+    let mut batch = Batch::default();
     c.begin_round(&mut shared, false, budget);
     let mut got = Vec::new();
     loop {
-        match c.next(&mut text, Instant::now(), budget) {
-            Next::Text => got.push(text.clone()),
-            Next::Binary => got.push("<binary>".into()),
+        match c.next(&mut batch, Instant::now(), budget) {
+            Next::Message => {
+                got.push(match batch.get(0) {
+                    (Kind::Text, text) => text.to_string(),
+                    (Kind::BadBinary, _) => "<binary>".into(),
+                });
+                batch.clear();
+            }
             Next::Other => got.push("<other>".into()),
             Next::Blocked => break,
             Next::End(e) => {
@@ -175,7 +180,11 @@ fn pongs_to_a_ping_flood_stop_at_the_queue_cap() {
     assert!(c.queued() <= LIMITS.out_cap + 127, "{} queued", c.queued());
     assert!(c.queued() > LIMITS.out_cap / 2);
     assert!(!c.overflowed(), "pongs wait; they do not close the client");
-    assert_eq!(c.partial_input(), 0, "pings are not a message being received");
+    assert_eq!(
+        c.partial_input(),
+        0,
+        "pings are not a message being received"
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use log::info;
 use mio::{Events, Poll, Token, Waker};
 
-use super::connection::Limits;
+use super::connection::{Batch, Limits};
 use super::control::{Flags, Handle, SignalPipe, Stats};
 use super::http::{self, Status};
 use super::wire::{InBuf, SHARED_READ_BUFFER};
@@ -77,8 +77,8 @@ pub struct Server {
     limits: ConnLimits,
     /// The read buffer lent to whichever connection is being read.
     shared_input: InBuf,
-    /// The message being handed to the engine.
-    text: String,
+    /// The messages being handed to the engine.
+    batch: Batch,
     tick_every: Duration,
     next_tick: Instant,
     hooks: Box<dyn Hooks + Send>,
@@ -188,7 +188,7 @@ impl Server {
             },
             config,
             shared_input: InBuf::with_size(SHARED_READ_BUFFER),
-            text: String::new(),
+            batch: Batch::default(),
             tick_every,
             next_tick: now + tick_every,
             hooks: Box::new(NoHooks),
