@@ -82,6 +82,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -90,6 +91,7 @@ pub mod engine;
 pub mod expiry;
 pub mod history;
 pub mod hooks;
+#[cfg(feature = "cli")]
 pub mod load;
 pub mod net;
 pub mod persist;
