@@ -10,7 +10,6 @@ use std::time::Duration;
 use std::path::PathBuf;
 
 use crate::auth::Secret;
-use crate::persist::Fsync;
 
 /// What a [`Server`](crate::Server) listens on and what it allows.
 ///
@@ -130,7 +129,7 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// Where the data lives between runs. Default `None`: in memory only,
     /// as the R server. With a directory every change is logged before it
-    /// is acknowledged (see [`crate::persist`]).
+    /// is acknowledged (see the README's Persistence section).
     pub data_dir: Option<PathBuf>,
     /// When logged changes reach the disk. Default `EverySec` (Redis's
     /// `appendfsync` default): at most about a second of acknowledged writes
@@ -324,5 +323,31 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// When a change is on disk relative to its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Fsync {
+    /// `fdatasync` before the replies of each loop iteration: a reply means
+    /// the change survives a power cut.
+    Always,
+    /// Written before the reply (survives a crash of kvws); `fdatasync` once
+    /// a second in the background (a power cut loses at most about a second).
+    #[default]
+    EverySec,
+    /// Written before the reply; the OS flushes when it likes.
+    Never,
+}
+
+impl std::str::FromStr for Fsync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Fsync, String> {
+        match s {
+            "always" => Ok(Fsync::Always),
+            "everysec" => Ok(Fsync::EverySec),
+            "never" => Ok(Fsync::Never),
+            _ => Err(format!("'{s}' is not always, everysec or never")),
+        }
     }
 }

@@ -26,7 +26,7 @@ impl ConnId {
     }
 
     /// An id from its raw number, for programs that drive the
-    /// [`Engine`](crate::engine::Engine) without a server (tests, fuzzing).
+    /// engine without a server (tests, fuzzing).
     pub const fn from_raw(raw: u64) -> Self {
         ConnId(raw)
     }

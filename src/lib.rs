@@ -82,6 +82,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod change;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;

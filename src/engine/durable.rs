@@ -3,10 +3,10 @@
 
 use std::io;
 
-use super::{Engine, Journal};
+use super::Engine;
+use crate::change::Journal;
 use crate::history::History;
-use crate::persist::record::Record;
-use crate::store::Entry;
+use crate::change::Change;
 
 impl Engine {
     /// Sends every change through `journal` from now on.
@@ -19,44 +19,11 @@ impl Engine {
         self.journal.is_some()
     }
 
-    /// Applies one recovered record: no revision check, no history, nobody
-    /// notified (there are no connections yet).
-    pub fn restore(&mut self, record: &Record) {
-        match *record {
-            Record::Set {
-                rev,
-                id,
-                key,
-                value,
-                expires_at,
-            } => {
-                if let Some(old) = self.store.set(
-                    id,
-                    key,
-                    Entry {
-                        value: value.into(),
-                        rev,
-                        expires_at,
-                        owner: None,
-                    },
-                ) && let Some(at) = old.expires_at
-                {
-                    self.expiry.remove(at, old.rev);
-                }
-                if let Some(at) = expires_at {
-                    self.expiry.insert(at, rev, id, key);
-                }
-            }
-            Record::Delete { id, key, .. } => {
-                if let Some(old) = self.store.remove(id, key)
-                    && let Some(at) = old.expires_at
-                {
-                    self.expiry.remove(at, old.rev);
-                }
-            }
-            Record::Skip { .. } | Record::End { .. } => {}
-        }
-        self.rev = self.rev.max(record.rev());
+    /// Applies one recovered change: no history, nobody notified (there
+    /// are no connections yet).
+    pub fn restore(&mut self, change: &Change) {
+        self.apply_state(change);
+        self.rev = self.rev.max(change.rev());
     }
 
     /// Ends recovery: the store is at revision `rev`, and the history starts

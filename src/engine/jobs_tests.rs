@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Engine, Journal, Outbound, REAP_BATCH};
+use super::{Engine, Outbound, REAP_BATCH};
+use crate::change::Journal;
 use crate::config::Config;
 use crate::conn_id::ConnId;
-use crate::persist::record::Record;
+use crate::change::Change;
 use crate::protocol::frame::FrameRef;
 use crate::store::Store;
 
@@ -343,7 +344,7 @@ fn a_closed_connections_ephemeral_keys_go_in_batches() {
 struct Full;
 
 impl Journal for Full {
-    fn record(&mut self, _: &Record, _: bool) -> Result<(), String> {
+    fn record(&mut self, _: &Change, _: bool) -> Result<(), String> {
         Err("No space left on device".into())
     }
     fn commit(&mut self) -> std::io::Result<()> {

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::conn_id::ConnId;
 use crate::expiry::Expiry;
 use crate::history::History;
-use crate::persist::record::Record;
+use crate::change::Journal;
 use crate::protocol::Json;
 use crate::protocol::frame::FrameRef;
 use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
@@ -195,25 +195,6 @@ pub struct Engine {
     expiry_paused_until: Option<u64>,
     /// Bytes of the connections' lists of ephemeral keys.
     owned_bytes: usize,
-}
-
-/// Where changes go to become durable, before they are applied. The
-/// engine does no I/O itself: [`crate::persist`] implements this over a
-/// write-ahead log.
-pub trait Journal: Send {
-    /// Records a change that is about to be applied. An error refuses the
-    /// change (the client gets `storage_failed`). `automatic` changes
-    /// (expiry, disconnects) may use space held in reserve for them.
-    fn record(&mut self, change: &Record, automatic: bool) -> Result<(), String>;
-    /// Makes what was recorded durable as the fsync policy says. Called
-    /// once per loop step, before that step's replies go out; an error is
-    /// fatal (the changes are applied but may not be on disk).
-    fn commit(&mut self) -> std::io::Result<()>;
-    /// Housekeeping (compaction), with read access to the store. Called
-    /// once per loop step, so it must be cheap when there is nothing to do.
-    fn maintain(&mut self, store: &Store, rev: u64);
-    /// Final commit and sync at shutdown.
-    fn close(&mut self) -> std::io::Result<()>;
 }
 
 impl Engine {

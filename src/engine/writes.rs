@@ -4,7 +4,7 @@
 
 use super::{Engine, Outbound, StoreError};
 use crate::conn_id::ConnId;
-use crate::persist::record::Record;
+use crate::change::Change;
 use crate::protocol::Json;
 use crate::protocol::frame::{self, FrameRef, SHARE_ABOVE};
 use crate::protocol::{ErrorCode, encode};
@@ -156,11 +156,11 @@ impl Engine {
     /// persistence); a refusal means the change must not happen.
     /// `automatic` changes (expiry, disconnects) may use the space kept
     /// in reserve for them.
-    fn journal(&mut self, record: &Record, automatic: bool) -> Result<(), StoreError> {
+    fn journal(&mut self, change: &Change, automatic: bool) -> Result<(), StoreError> {
         let Some(journal) = &mut self.journal else {
             return Ok(());
         };
-        journal.record(record, automatic).map_err(|e| {
+        journal.record(change, automatic).map_err(|e| {
             let message =
                 format!("the change could not be written to disk ({e}); it was not applied");
             StoreError::new(ErrorCode::StorageFailed, message)
@@ -204,42 +204,16 @@ impl Engine {
         expires_at: Option<u64>,
         owner: Option<ConnId>,
     ) -> Result<u64, StoreError> {
-        let rev = self.rev + 1;
-        // An ephemeral key is never durable: on disk the key is now absent.
-        let record = match owner {
-            Some(_) => Record::Delete { rev, id, key },
-            None => Record::Set {
-                rev,
-                id,
-                key,
-                value,
-                expires_at,
-            },
-        };
-        self.journal(&record, false)?;
-        self.rev = rev;
-        let entry = Entry {
-            value: value.into(),
-            rev,
+        let change = Change::Set {
+            rev: self.rev + 1,
+            id,
+            key,
+            value,
             expires_at,
             owner,
         };
-        if let Some(old) = self.store.set(id, key, entry) {
-            self.forget(id, key, &old, owner);
-        }
-        if let Some(at) = expires_at {
-            self.expiry.insert(at, rev, id, key);
-        }
-        if let Some(session) = owner.and_then(|o| self.sessions.get_mut(&o))
-            && session.owned.insert((id.into(), key.into()))
-        {
-            session.owned_bytes += super::owned_cost(id, key);
-            self.owned_bytes += super::owned_cost(id, key);
-        }
-        self.buf.clear();
-        encode::value(&mut self.buf, id, key, Some(value), rev, None);
-        self.build_frame();
-        Ok(rev)
+        self.make(&change, false)?;
+        Ok(change.rev())
     }
 
     fn apply_remove(
@@ -251,20 +225,101 @@ impl Engine {
         let Some(old) = self.store.get(id, key) else {
             return Ok(None);
         };
-        let rev = self.rev + 1;
-        // An ephemeral key was never on disk: only its revision is.
-        let record = match old.owner {
-            Some(_) => Record::Skip { rev },
-            None => Record::Delete { rev, id, key },
+        let change = Change::Delete {
+            rev: self.rev + 1,
+            id,
+            key,
+            reason,
+            ephemeral: old.owner.is_some(),
         };
-        self.journal(&record, reason.is_some())?;
-        let old = self.store.remove(id, key).expect("present above");
-        self.forget(id, key, &old, None);
-        self.rev = rev;
+        self.make(&change, reason.is_some())?;
+        Ok(Some(change.rev()))
+    }
+
+    /// Makes a change of this process: journaled first (a refusal means it
+    /// does not happen), then applied, and its notification encoded.
+    fn make(&mut self, change: &Change, automatic: bool) -> Result<(), StoreError> {
+        self.journal(change, automatic)?;
+        self.apply_state(change);
+        self.rev = change.rev();
+        self.encode_change(change);
+        Ok(())
+    }
+
+    /// Applies a change that was ordered elsewhere (by a log that several
+    /// processes share): the store, the history and this process's
+    /// subscribers follow it exactly as they follow a local change. A
+    /// change whose revision is not newer than the store's is ignored.
+    pub fn apply(&mut self, change: &Change, out: &mut (impl Outbound + ?Sized)) {
+        if change.rev() <= self.rev {
+            return;
+        }
+        self.apply_state(change);
+        self.rev = change.rev();
+        if let Change::Set { id, key, .. } | Change::Delete { id, key, .. } = *change {
+            self.encode_change(change);
+            self.publish(id, key, change.rev(), out);
+        }
+    }
+
+    /// What a change does to the store, the deadlines and the ephemeral
+    /// keys' owners.
+    pub(super) fn apply_state(&mut self, change: &Change) {
+        match *change {
+            Change::Set {
+                rev,
+                id,
+                key,
+                value,
+                expires_at,
+                owner,
+            } => {
+                let entry = Entry {
+                    value: value.into(),
+                    rev,
+                    expires_at,
+                    owner,
+                };
+                if let Some(old) = self.store.set(id, key, entry) {
+                    self.forget(id, key, &old, owner);
+                }
+                if let Some(at) = expires_at {
+                    self.expiry.insert(at, rev, id, key);
+                }
+                if let Some(session) = owner.and_then(|o| self.sessions.get_mut(&o))
+                    && session.owned.insert((id.into(), key.into()))
+                {
+                    session.owned_bytes += super::owned_cost(id, key);
+                    self.owned_bytes += super::owned_cost(id, key);
+                }
+            }
+            Change::Delete { id, key, .. } => {
+                if let Some(old) = self.store.remove(id, key) {
+                    self.forget(id, key, &old, None);
+                }
+            }
+            Change::Skip { .. } => {}
+        }
+    }
+
+    /// Encodes and frames a change's notification, once, for its writer,
+    /// its subscribers and the history.
+    fn encode_change(&mut self, change: &Change) {
         self.buf.clear();
-        encode::deleted(&mut self.buf, id, key, rev, reason, None);
+        match *change {
+            Change::Set {
+                rev, id, key, value, ..
+            } => encode::value(&mut self.buf, id, key, Some(value), rev, None),
+            Change::Delete {
+                rev,
+                id,
+                key,
+                reason,
+                ..
+            } => encode::deleted(&mut self.buf, id, key, rev, reason, None),
+            Change::Skip { .. } => return,
+        }
         self.build_frame();
-        Ok(Some(rev))
     }
 
     /// Undoes the bookkeeping of a replaced or removed entry: its deadline

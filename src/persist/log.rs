@@ -3,7 +3,7 @@
 //! Changes are encoded into a buffer as they are applied and written with
 //! one `pwrite` per loop iteration, before that iteration's replies go out
 //! (group commit). Whether a reply also waits for `fdatasync` is the fsync
-//! policy ([`Fsync`]).
+//! policy ([`Fsync`](crate::config::Fsync)).
 //!
 //! Space is reserved before a change is applied: the file is preallocated
 //! (`posix_fallocate`) in chunks, and a change that cannot get space is
@@ -33,32 +33,6 @@ use super::sync::Syncer;
 const CHUNK: u64 = 4 << 20;
 /// Space only automatic changes may use.
 pub const EMERGENCY_RESERVE: u64 = 64 << 10;
-
-/// When a change is on disk relative to its reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Fsync {
-    /// `fdatasync` before the replies of each loop iteration: a reply means
-    /// the change survives a power cut.
-    Always,
-    /// Written before the reply (survives a crash of kvws); `fdatasync` once
-    /// a second in the background (a power cut loses at most about a second).
-    #[default]
-    EverySec,
-    /// Written before the reply; the OS flushes when it likes.
-    Never,
-}
-
-impl std::str::FromStr for Fsync {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Fsync, String> {
-        match s {
-            "always" => Ok(Fsync::Always),
-            "everysec" => Ok(Fsync::EverySec),
-            "never" => Ok(Fsync::Never),
-            _ => Err(format!("'{s}' is not always, everysec or never")),
-        }
-    }
-}
 
 /// The file name of log generation `generation`.
 pub fn file_name(generation: u64) -> String {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use ::log::{error, info, warn};
 
-use crate::engine::{Engine, Journal};
+use crate::change::{Change, Journal};
 use crate::store::Store;
 
 pub mod compact;
@@ -40,7 +40,7 @@ pub mod recover;
 pub mod snapshot;
 mod sync;
 
-pub use self::log::Fsync;
+pub use crate::config::Fsync;
 use self::log::Log;
 use compact::Compaction;
 use lock::DirLock;
@@ -92,14 +92,14 @@ pub struct Persistence {
 }
 
 impl Persistence {
-    /// Locks `options.dir`, recovers its data into `engine` (whose revision
-    /// becomes the stored one, or `seed_rev` for a new directory) and opens
-    /// the log for appending.
+    /// Locks `options.dir`, hands every change it holds to `restore`, in
+    /// order, and opens the log for appending. Returns the journal and the
+    /// store's revision (the stored one, or `seed_rev` for a new directory).
     pub fn open(
         options: Options,
-        engine: &mut Engine,
         seed_rev: u64,
-    ) -> Result<Persistence, String> {
+        restore: &mut dyn FnMut(&Change),
+    ) -> Result<(Persistence, u64), String> {
         let dir = &options.dir;
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -108,9 +108,12 @@ impl Persistence {
         // SAFETY: ignoring a signal is always sound.
         unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
         let started = Instant::now();
-        let recovered = recover::recover(dir, options.repair, &mut |r| engine.restore(r))?;
+        let recovered = recover::recover(dir, options.repair, &mut |r| {
+            if let Some(change) = r.as_change() {
+                restore(&change);
+            }
+        })?;
         let rev = recovered.rev.unwrap_or(seed_rev);
-        engine.restored(rev);
         let opened = |e: io::Error| format!("cannot open the log in {}: {e}", dir.display());
         let log = match &recovered.tail {
             Tail::Append {
@@ -139,7 +142,7 @@ impl Persistence {
             Tail::Append { end, .. } => recovered.log_bytes - end,
             Tail::Create { .. } => recovered.log_bytes,
         };
-        Ok(Persistence {
+        let journal = Persistence {
             options,
             _lock: lock,
             log,
@@ -151,7 +154,8 @@ impl Persistence {
             retry_after: None,
             pending_skips: Vec::new(),
             refusing: false,
-        })
+        };
+        Ok((journal, rev))
     }
 
     fn start_compaction(&mut self, store: &Store, rev: u64) -> io::Result<()> {
@@ -186,10 +190,11 @@ impl Persistence {
 }
 
 impl Journal for Persistence {
-    fn record(&mut self, change: &Record, automatic: bool) -> Result<(), String> {
+    fn record(&mut self, change: &Change, automatic: bool) -> Result<(), String> {
+        let record = Record::of(change);
         let result = self.write_pending_skips().and_then(|()| {
             self.log
-                .append(change, automatic)
+                .append(&record, automatic)
                 .map_err(|e| e.to_string())
         });
         match result {
@@ -201,7 +206,7 @@ impl Journal for Persistence {
             }
             // A change with no durable effect must still happen (its key's
             // owner is gone); its revision is written as soon as it can be.
-            Err(_) if matches!(change, Record::Skip { .. }) => {
+            Err(_) if matches!(record, Record::Skip { .. }) => {
                 self.pending_skips.push(change.rev());
                 Ok(())
             }

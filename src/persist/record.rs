@@ -31,6 +31,8 @@
 
 use std::fmt;
 
+use crate::change::Change;
+
 /// Format version written in every header.
 pub const VERSION: u32 = 2;
 /// The oldest format version still read.
@@ -96,6 +98,69 @@ pub enum Record<'a> {
         /// Number of `Set` records before it.
         count: u64,
     },
+}
+
+impl<'a> Record<'a> {
+    /// How `change` is written down. An ephemeral key is never durable: on
+    /// disk it is absent, so setting one is recorded as deleting the key,
+    /// and deleting one leaves only its revision.
+    pub fn of(change: &Change<'a>) -> Record<'a> {
+        match *change {
+            Change::Set {
+                rev,
+                id,
+                key,
+                value,
+                expires_at,
+                owner: None,
+            } => Record::Set {
+                rev,
+                id,
+                key,
+                value,
+                expires_at,
+            },
+            Change::Set { rev, id, key, .. }
+            | Change::Delete {
+                rev,
+                id,
+                key,
+                ephemeral: false,
+                ..
+            } => Record::Delete { rev, id, key },
+            Change::Delete { rev, .. } | Change::Skip { rev } => Record::Skip { rev },
+        }
+    }
+
+    /// The change a recovered record stands for (`None` for the end of a
+    /// snapshot).
+    pub fn as_change(&self) -> Option<Change<'a>> {
+        Some(match *self {
+            Record::Set {
+                rev,
+                id,
+                key,
+                value,
+                expires_at,
+            } => Change::Set {
+                rev,
+                id,
+                key,
+                value,
+                expires_at,
+                owner: None,
+            },
+            Record::Delete { rev, id, key } => Change::Delete {
+                rev,
+                id,
+                key,
+                reason: None,
+                ephemeral: false,
+            },
+            Record::Skip { rev } => Change::Skip { rev },
+            Record::End { .. } => return None,
+        })
+    }
 }
 
 impl Record<'_> {

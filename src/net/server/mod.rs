@@ -141,8 +141,10 @@ impl Server {
                 compact_min: config.compact_min as u64,
                 compact_factor: config.compact_factor as u64,
             };
-            let journal =
-                Persistence::open(options, &mut engine, seed).map_err(io::Error::other)?;
+            let (journal, rev) =
+                Persistence::open(options, seed, &mut |change| engine.restore(change))
+                    .map_err(io::Error::other)?;
+            engine.restored(rev);
             engine.set_journal(Box::new(journal));
         }
         let poll = Poll::new()?;
