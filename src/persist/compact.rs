@@ -38,33 +38,30 @@ impl Compaction {
         let started = Instant::now();
         // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
-        // SAFETY: after fork the child only writes a file and calls _exit;
-        // it does not return into the server's code.
+        // SAFETY: the server has other threads (the background syncer), and
+        // after `fork` the child has only this one, so it must not take a
+        // lock another thread might have held at the fork. What it does:
+        // - it allocates (the snapshot's buffers, path conversions). glibc's
+        //   `fork` takes every malloc arena lock before forking and resets
+        //   them in the child (as musl's does), so the allocator is never
+        //   left locked by the syncer;
+        // - it takes no other lock: no logging, no stdio, none of the
+        //   syncer's mutexes (it only reads `store`, writes files, and makes
+        //   the system calls below);
+        // - it never returns into the server's code: it leaves with `_exit`,
+        //   running no destructor and no exit handler of the parent's state.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(io::Error::last_os_error());
         }
         if pid == 0 {
-            // SAFETY: close_range, prctl, getppid and _exit are
-            // async-signal-safe.
-            unsafe {
-                libc::close_range(3, u32::MAX, 0);
-                // The child must not outlive the server: a server started
-                // on the directory after a crash would race its rename and
-                // removals. (Checking the parent after arming the signal
-                // covers a parent that died before it was armed.) Linux
-                // sends it when the forking *thread* ends; a server whose
-                // loop moves to another thread mid-compaction loses the
-                // snapshot, which is retried, never its data.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-            }
+            close_inherited();
+            die_with(parent);
             let code = match replace_snapshot(dir, store, generation, rev) {
                 Ok(()) => 0,
                 Err(_) => 1,
             };
+            // SAFETY: _exit ends the child without running anything else.
             unsafe { libc::_exit(code) };
         }
         Ok(Compaction { pid, started })
@@ -98,6 +95,46 @@ impl Compaction {
             libc::waitpid(self.pid, std::ptr::null_mut(), 0);
         }
     }
+}
+
+/// Closes, in the child, every descriptor it inherited (client sockets
+/// above all: a socket the parent closes must really close, not linger in
+/// the child until it exits).
+fn close_inherited() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: close_range only closes descriptors; it is async-signal-safe.
+    unsafe {
+        libc::close_range(3, u32::MAX, 0);
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: sysconf has no preconditions; closing descriptors (used
+        // or not) is always sound in the child, which uses none of them.
+        let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(3, 65_536);
+        for fd in 3..max as libc::c_int {
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Makes the child die with the server: a server started on the directory
+/// after a crash would race the child's rename and removals. (Checking the
+/// parent after arming the signal covers a parent that died before it was
+/// armed.) Linux sends it when the forking *thread* ends; a server whose
+/// loop moves to another thread mid-compaction loses the snapshot, which
+/// is retried, never its data. Elsewhere the child outlives a crashed
+/// server by the time it takes to finish the snapshot.
+fn die_with(parent: libc::pid_t) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl, getppid and _exit are async-signal-safe.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = parent;
 }
 
 /// The child's work: the snapshot written, synced and renamed into place,

@@ -21,7 +21,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -167,15 +166,13 @@ impl Log {
     fn allocate(&mut self, need: u64) -> io::Result<()> {
         // A whole chunk if the disk has it, else just what is needed.
         for target in [need.next_multiple_of(CHUNK), need] {
-            // SAFETY: posix_fallocate on a file descriptor we own.
-            let err =
-                unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, target as libc::off_t) };
-            if err == 0 {
-                self.allocated = target;
-                return Ok(());
-            }
-            if target == need {
-                return Err(io::Error::from_raw_os_error(err));
+            match reserve(&self.file, target) {
+                Ok(()) => {
+                    self.allocated = target;
+                    return Ok(());
+                }
+                Err(e) if target == need => return Err(e),
+                Err(_) => {}
             }
         }
         unreachable!()
@@ -216,6 +213,31 @@ impl Log {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Makes `file` at least `len` bytes long with its blocks allocated, so that
+/// writing within them cannot fail for want of space.
+#[cfg(target_os = "linux")]
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: posix_fallocate on a file descriptor we own.
+    let err = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    if err == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(err))
+    }
+}
+
+/// Elsewhere (macOS has no `posix_fallocate`) the file is only extended: a
+/// full disk is then found when a write fails, which the commit reports as
+/// a fatal error instead of refusing the change up front.
+#[cfg(not(target_os = "linux"))]
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    if file.metadata()?.len() < len {
+        file.set_len(len)?;
+    }
+    Ok(())
 }
 
 /// Makes a directory's entries (created, renamed, removed files) durable.

@@ -115,10 +115,18 @@ pub fn object_members<'a>(
 /// `text[start..end]` where both ends sit next to an ASCII delimiter the
 /// scanner found (a quote, a bracket, whitespace), so they are character
 /// boundaries and the check `&text[..]` would make is not needed.
+///
+/// Why not the checked `&text[start..end]`: parsing is the hot path of
+/// every request, and the checks (two boundary tests and a bounds test per
+/// member) cost 7% more instructions per message: 1,874 against 1,746 for
+/// the five request kinds of `benches/protocol.rs` (callgrind, release
+/// build). The fuzz target `json_scanner` and the differential property
+/// tests check the scanner against serde_json, with this `debug_assert`.
 fn slice(text: &str, start: usize, end: usize) -> &str {
     debug_assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
-    // SAFETY: see above; `start <= end <= text.len()` holds as both come
-    // from a scan of `text`.
+    // SAFETY: `start` and `end` are indices the scanner reached in `text`
+    // (`start <= end <= text.len()`), each next to an ASCII byte or at an
+    // end, so both are character boundaries of the valid UTF-8 `text`.
     unsafe { text.get_unchecked(start..end) }
 }
 
