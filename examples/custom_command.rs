@@ -1,13 +1,17 @@
 //! Extending the protocol without forking: a hook adds an `incr` message
-//! type, greets each client, and limits connections per client address.
+//! type and a `shout` broadcast, greets each client, limits connections per
+//! client address, and serves `/clients` over HTTP on the same port.
 //!
 //! ```text
 //! → {"type":"incr","id":"app1","key":"visits","by":2,"req":1}
 //! ← {"type":"value","id":"app1","key":"visits","value":2,"rev":...,"req":1}
+//! → {"type":"shout","text":"hello"}
+//! ← {"type":"shouted","text":"hello"}      (to every open connection)
 //! ```
 //!
 //! `incr` is atomic (the loop is single-threaded) and its result reaches the
-//! key's subscribers like any `set`. Run it with:
+//! key's subscribers like any `set` (the client that sent it gets its reply
+//! first, then the notification, as for a `set`). Run it with:
 //!
 //! ```sh
 //! cargo run --example custom_command -- 8080
@@ -16,7 +20,10 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use kvws::{Config, ConnId, Context, CustomMessage, Hooks, OpenRequest, Refusal, Server};
+use kvws::{
+    Config, ConnId, Context, CustomMessage, Hooks, HttpRequest, OpenRequest, Refusal, Response,
+    Server,
+};
 use serde_json::{Value, json};
 
 /// Connections a single client address may hold at once.
@@ -69,6 +76,19 @@ impl Counter {
 }
 
 impl Hooks for Counter {
+    /// `GET /clients`: how many connections each address holds, as JSON.
+    fn on_http(&mut self, request: &HttpRequest<'_>) -> Option<Response> {
+        if request.path != "/clients" {
+            return None; // the test page at `/`, 404 elsewhere
+        }
+        let by_address: HashMap<String, usize> = self
+            .by_address
+            .iter()
+            .map(|(ip, n)| (ip.to_string(), *n))
+            .collect();
+        Some(Response::json(json!(by_address).to_string()))
+    }
+
     fn on_open(&mut self, request: &OpenRequest<'_>) -> Result<(), Refusal> {
         let ip = request.peer.ip();
         let n = self.by_address.entry(ip).or_default();
@@ -100,6 +120,10 @@ impl Hooks for Counter {
     fn on_message(&mut self, ctx: &mut Context<'_>, conn: ConnId, msg: &CustomMessage<'_>) -> bool {
         match msg.kind {
             "incr" => self.incr(ctx, conn, msg),
+            "shout" => {
+                let text = msg.json()["text"].as_str().unwrap_or_default().to_string();
+                ctx.broadcast(&json!({"type":"shouted","text":text}).to_string());
+            }
             _ => return false,
         }
         true

@@ -103,7 +103,9 @@ pub mod subscriptions;
 pub use config::Config;
 pub use conn_id::ConnId;
 pub use engine::StoreError;
-pub use hooks::{Context, CustomMessage, Hooks, NoHooks, OpenRequest, Refusal};
+pub use hooks::{
+    Context, CustomMessage, Hooks, HttpRequest, NoHooks, OpenRequest, Refusal, Response,
+};
 pub use net::control::{Handle, Stats};
 pub use net::server::{Activity, Server};
 pub use protocol::ErrorCode;

@@ -88,11 +88,13 @@ fn hooks_greet_handle_custom_messages_and_see_closes() {
             r#"{"type":"subscribe","id":"calc","key":"last"}"#,
             &[r#"{"type":"value","id":"calc","key":"last","value":null,"rev":0}"#],
         );
+        // The hook's reply first, then the notification its write caused,
+        // as for a built-in set.
         c.call(
             r#"{"type":"double","n":21,"req":"r"}"#,
             &[
-                r#"{"type":"value","id":"calc","key":"last","value":42,"rev":1}"#,
                 r#"{"type":"doubled","value":42,"rev":1,"req":"r"}"#,
+                r#"{"type":"value","id":"calc","key":"last","value":42,"rev":1}"#,
             ],
         );
         c.call(
@@ -270,4 +272,139 @@ fn a_message_for_a_connection_that_has_gone_reaches_nobody() {
     go_tx.send(()).unwrap();
     let got = drive(&mut server, move || second.join().unwrap());
     assert_eq!(got, r#"{"type":"note","text":"for the second"}"#);
+}
+
+/// Serves `/status` and files under `/static/`; says who is asking.
+struct Site {
+    root: std::path::PathBuf,
+}
+
+impl Hooks for Site {
+    fn on_http(&mut self, request: &kvws::HttpRequest<'_>) -> Option<kvws::Response> {
+        if request.path == "/status" {
+            let body = format!("ok {} {}", request.method, request.query.unwrap_or("-"));
+            return Some(kvws::Response::text(body).header(
+                "X-Peer-Loopback",
+                &request.peer.ip().is_loopback().to_string(),
+            ));
+        }
+        let file = request.path.strip_prefix("/static")?;
+        kvws::Response::file(&self.root, file)
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_>, conn: ConnId, msg: &CustomMessage<'_>) -> bool {
+        if msg.kind != "whoami" {
+            return false;
+        }
+        let ip = ctx.peer(conn).map(|p| p.ip().to_string());
+        let role = ctx.role(conn).map(|r| r.as_str());
+        let reply = serde_json::json!({"type": "you", "ip": ip, "role": role});
+        ctx.send(conn, &reply.to_string());
+        true
+    }
+}
+
+#[test]
+fn an_http_hook_serves_its_own_paths_and_the_server_the_rest() {
+    let root = std::env::temp_dir().join(format!("kvws-site-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("app.css"), "body{}").unwrap();
+    let mut server = bind();
+    server.set_hooks(Site { root: root.clone() });
+    let addr = server.local_addr();
+    let get = move |path: &str, method: &str| {
+        let request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        String::from_utf8(raw_exchange(addr, request.as_bytes())).unwrap()
+    };
+    let replies = drive(&mut server, move || {
+        [
+            get("/status?x=1", "GET"),
+            get("/status", "HEAD"),
+            get("/static/app.css", "GET"),
+            get("/static/../Cargo.toml", "GET"),
+            get("/elsewhere", "GET"),
+            get("/", "GET"),
+        ]
+    });
+    assert_eq!(
+        replies[0],
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nX-Peer-Loopback: true\r\n\
+         Content-Length: 10\r\nConnection: close\r\n\r\nok GET x=1"
+    );
+    assert!(replies[1].starts_with("HTTP/1.1 200 OK\r\n") && replies[1].ends_with("\r\n\r\n"));
+    assert!(
+        replies[1].contains("Content-Length: 9\r\n"),
+        "{}",
+        replies[1]
+    );
+    assert!(replies[2].starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/css; charset=utf-8\r\n"));
+    assert!(replies[2].ends_with("\r\n\r\nbody{}"));
+    assert!(
+        replies[3].starts_with("HTTP/1.1 404 Not Found\r\n"),
+        "{}",
+        replies[3]
+    );
+    assert!(replies[4].starts_with("HTTP/1.1 404 Not Found\r\n"));
+    assert!(replies[5].starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/html"));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn a_broadcast_reaches_every_open_connection() {
+    let mut server = bind();
+    let opened = Opened::default();
+    server.set_hooks(opened.clone());
+    let addr = server.local_addr();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let clients = thread::spawn(move || {
+        let mut a = Client::connect(addr);
+        let mut b = Client::connect(addr);
+        ready_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        [a.recv(), b.recv()]
+    });
+    while opened.0.lock().unwrap().len() < 2 || ready_rx.try_recv().is_err() {
+        server.service(Some(Duration::from_millis(5))).unwrap();
+    }
+    server.broadcast(r#"{"type":"news","text":"to all"}"#);
+    go_tx.send(()).unwrap();
+    let got = drive(&mut server, move || clients.join().unwrap());
+    assert_eq!(got, [r#"{"type":"news","text":"to all"}"#; 2]);
+}
+
+#[test]
+fn hooks_know_a_connections_address_and_role() {
+    let secret = *b"an embedding test secret, 32 bytes long";
+    let config = Config::default()
+        .port(0)
+        .secret(Some(kvws::auth::Secret::new(secret).unwrap()));
+    let mut server = Server::bind(config).unwrap();
+    server.set_hooks(Site {
+        root: std::env::temp_dir(),
+    });
+    let addr = server.local_addr();
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let token = kvws::auth::mint(
+        &secret,
+        &kvws::auth::Claims {
+            role: kvws::auth::Role::Guest,
+            ids: vec!["app".into()],
+            access: kvws::auth::Access::Read,
+            exp,
+            nbf: None,
+        },
+    );
+    let got = drive(&mut server, move || {
+        let mut c = Client::connect(addr);
+        c.send(&format!(r#"{{"type":"auth","token":"{token}"}}"#));
+        c.recv();
+        c.send(r#"{"type":"whoami"}"#);
+        c.recv()
+    });
+    assert_eq!(got, r#"{"ip":"127.0.0.1","role":"guest","type":"you"}"#);
 }

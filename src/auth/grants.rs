@@ -33,6 +33,17 @@ pub struct Grants {
 }
 
 impl Grants {
+    /// The highest role with a grant live at `now`.
+    pub fn role(&self, now: u64) -> Option<Role> {
+        if self.manager.is_some_and(|g| now < g.expires) {
+            return Some(Role::Manager);
+        }
+        self.ids
+            .values()
+            .any(|g| now < g.expires)
+            .then_some(Role::Guest)
+    }
+
     /// Whether any token (valid or since expired) was ever accepted.
     pub fn presented(&self) -> bool {
         self.manager.is_some() || !self.ids.is_empty()

@@ -4,9 +4,9 @@
 use std::io;
 
 use super::Engine;
+use crate::change::Change;
 use crate::change::Journal;
 use crate::history::History;
-use crate::change::Change;
 
 impl Engine {
     /// Sends every change through `journal` from now on.

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Engine, Outbound, REAP_BATCH};
+use crate::change::Change;
 use crate::change::Journal;
 use crate::config::Config;
 use crate::conn_id::ConnId;
-use crate::change::Change;
 use crate::protocol::frame::FrameRef;
 use crate::store::Store;
 

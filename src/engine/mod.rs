@@ -15,11 +15,11 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::auth::{Grants, Secret};
+use crate::change::Journal;
 use crate::config::Config;
 use crate::conn_id::ConnId;
 use crate::expiry::Expiry;
 use crate::history::History;
-use crate::change::Journal;
 use crate::protocol::Json;
 use crate::protocol::frame::FrameRef;
 use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
@@ -61,6 +61,11 @@ pub trait Outbound {
     /// authentication is on).
     fn authenticated(&mut self, to: ConnId) {
         let _ = to;
+    }
+    /// Queues one encoded JSON message for every open connection. Outputs
+    /// that are not connections ignore it.
+    fn broadcast(&mut self, json: &[u8]) {
+        let _ = json;
     }
 }
 
@@ -356,6 +361,18 @@ impl Engine {
     pub fn reject_binary(&mut self, conn: ConnId, out: &mut impl Outbound) {
         let message = "binary message is not valid UTF-8 JSON; send JSON text";
         self.error(conn, None, ErrorCode::BadRequest, message, out);
+    }
+
+    /// The address connection `conn` comes from, while it is open.
+    pub fn peer(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.sessions.get(&conn)?.peer
+    }
+
+    /// The highest role connection `conn` holds a live grant for at
+    /// `now_ms` (`None`: not authenticated, or authentication is off).
+    pub fn role(&self, conn: ConnId, now_ms: u64) -> Option<crate::auth::Role> {
+        self.limits.auth.as_ref()?;
+        self.sessions.get(&conn)?.grants.role(now_ms / 1000)
     }
 
     /// Whether `conn` has work in progress (a request answered in slices):

@@ -3,8 +3,8 @@
 //! is queued for every subscriber.
 
 use super::{Engine, Outbound, StoreError};
-use crate::conn_id::ConnId;
 use crate::change::Change;
+use crate::conn_id::ConnId;
 use crate::protocol::Json;
 use crate::protocol::frame::{self, FrameRef, SHARE_ABOVE};
 use crate::protocol::{ErrorCode, encode};
@@ -308,7 +308,11 @@ impl Engine {
         self.buf.clear();
         match *change {
             Change::Set {
-                rev, id, key, value, ..
+                rev,
+                id,
+                key,
+                value,
+                ..
             } => encode::value(&mut self.buf, id, key, Some(value), rev, None),
             Change::Delete {
                 rev,

@@ -6,5 +6,6 @@ pub mod control;
 pub mod http;
 pub mod origin;
 pub mod outbox;
+pub mod response;
 pub mod server;
 pub mod wire;

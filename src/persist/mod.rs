@@ -40,8 +40,8 @@ pub mod recover;
 pub mod snapshot;
 mod sync;
 
-pub use crate::config::Fsync;
 use self::log::Log;
+pub use crate::config::Fsync;
 use compact::Compaction;
 use lock::DirLock;
 use record::Record;

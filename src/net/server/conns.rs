@@ -19,7 +19,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use crate::conn_id::ConnId;
 use crate::engine::Outbound;
 use crate::net::connection::{Connection, Ending, Limits, Phase};
-use crate::protocol::frame::FrameRef;
+use crate::protocol::frame::{self, FrameRef};
 
 /// One slot: the connection and where it stands in the server's lists.
 struct Slot {
@@ -362,6 +362,15 @@ impl Connections {
         debug!("{}: closed", s.conn.peer());
     }
 
+    /// The ids of every open WebSocket connection.
+    pub fn open_ids(&self) -> Vec<ConnId> {
+        self.slab
+            .iter()
+            .filter(|(_, s)| s.conn.is_open())
+            .map(|(_, s)| s.conn.id())
+            .collect()
+    }
+
     /// The slots of every connection (for timers and shutdown).
     pub fn slots(&self) -> Vec<usize> {
         self.slab.iter().map(|(slot, _)| slot).collect()
@@ -483,5 +492,20 @@ impl Outbound for Out<'_> {
     fn authenticated(&mut self, to: ConnId) {
         let limits = self.authenticated;
         self.conns.with_id(to, |c| c.set_limits(limits));
+    }
+
+    fn broadcast(&mut self, json: &[u8]) {
+        // Framed once; large frames shared by every queue.
+        let mut bytes = Vec::new();
+        frame::text_frame_into(&mut bytes, json);
+        let shared: Option<std::sync::Arc<[u8]>> =
+            (bytes.len() > frame::SHARE_ABOVE).then(|| bytes.as_slice().into());
+        let framed = match &shared {
+            Some(shared) => FrameRef::shared(shared),
+            None => FrameRef::copied(&bytes),
+        };
+        for id in self.conns.open_ids() {
+            self.push(id, |c| c.send_frame(framed));
+        }
     }
 }

@@ -284,6 +284,13 @@ impl Server {
         Context::new(engine, &mut out, unix_ms()).send(conn, json);
     }
 
+    /// Queues one JSON text message for every open WebSocket connection (as
+    /// the R package's `websocket_broadcast`).
+    pub fn broadcast(&mut self, json: &str) {
+        let (engine, mut out) = self.out();
+        Context::new(engine, &mut out, unix_ms()).broadcast(json);
+    }
+
     /// Read access to the protocol state.
     pub fn engine(&self) -> &Engine {
         &self.engine

@@ -249,8 +249,11 @@ impl Server {
             text: unknown.text,
             req: unknown.req.map(|r| r.get()),
         };
-        let mut ctx = Context::new(&mut self.engine, &mut out, now_ms);
-        if !self.hooks.on_message(&mut ctx, id, &message) {
+        let handled = {
+            let mut ctx = Context::for_message(&mut self.engine, &mut out, now_ms, id);
+            self.hooks.on_message(&mut ctx, id, &message)
+        };
+        if !handled {
             debug!("{id}: message of unknown type");
             self.engine.reject_unknown(id, &unknown, &mut out);
         }

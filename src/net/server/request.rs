@@ -7,7 +7,7 @@ use log::{debug, warn};
 
 use super::Server;
 use super::conns::Out;
-use crate::hooks::{Context, OpenRequest};
+use crate::hooks::{Context, HttpRequest, OpenRequest};
 use crate::net::http::{self, Route};
 use crate::net::origin;
 
@@ -33,6 +33,27 @@ impl Server {
                 &http::forbidden("host not allowed; start kvws with --allow-host for this name"),
                 now,
             );
+        }
+        if !req.has_token("upgrade", "websocket") {
+            let (path, query) = match req.path.split_once('?') {
+                Some((path, query)) => (path, Some(query)),
+                None => (req.path.as_str(), None),
+            };
+            let request = HttpRequest {
+                peer,
+                method: &req.method,
+                path,
+                query,
+                headers: &req.headers,
+            };
+            if let Some(response) = self.hooks.on_http(&request) {
+                debug!(
+                    "{peer}: answered by the embedding program ({})",
+                    response.status
+                );
+                let bytes = response.encode(req.method == "HEAD");
+                return self.conns.respond(slot, &bytes, now);
+            }
         }
         match http::route(req) {
             Route::Page { head_only } => self.conns.respond(slot, &http::page(head_only), now),
