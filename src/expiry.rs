@@ -67,11 +67,13 @@ impl Expiry {
     }
 
     /// Number of keys with a deadline.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.queue.len()
     }
 
     /// Whether no key has a deadline.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

@@ -163,16 +163,19 @@ impl History {
     }
 
     /// The revision the history reaches back to.
+    #[cfg(test)]
     pub fn floor(&self) -> u64 {
         self.floor
     }
 
     /// Number of changes held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no change is held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -18,7 +18,7 @@ use crate::engine::{Engine, Outbound, StoreError};
 use crate::protocol::Json;
 use crate::protocol::frame::FrameRef;
 
-pub use crate::net::response::Response;
+use crate::net::response::Response;
 
 /// What a hook can do while it runs: message any connection and read or
 /// write the store (writes notify subscribers like a client's would).

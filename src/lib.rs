@@ -86,26 +86,35 @@ pub mod change;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
-pub mod config;
+mod config;
 mod conn_id;
 pub mod engine;
-pub mod expiry;
-pub mod history;
-pub mod hooks;
+mod expiry;
+mod history;
+mod hooks;
 #[cfg(feature = "cli")]
 pub mod load;
-pub mod net;
+mod net;
 pub mod persist;
 pub mod protocol;
 pub mod store;
-pub mod subscriptions;
+mod subscriptions;
 
-pub use config::Config;
+/// The HTTP side of the port: reading a request head, and the checks a
+/// request passes before it is served (for embedders, tools and fuzzing).
+pub mod http {
+    pub use crate::net::http::{
+        HeadError, MAX_HEAD, PAGE, Request, Route, Status, parse_head, route,
+    };
+    pub use crate::net::origin::{host_allowed, origin_allowed};
+    pub use crate::net::response::{MAX_FILE, Response};
+}
+
+pub use config::{Config, Fsync};
 pub use conn_id::ConnId;
 pub use engine::StoreError;
-pub use hooks::{
-    Context, CustomMessage, Hooks, HttpRequest, NoHooks, OpenRequest, Refusal, Response,
-};
+pub use hooks::{Context, CustomMessage, Hooks, HttpRequest, NoHooks, OpenRequest, Refusal};
 pub use net::control::{Handle, Stats};
+pub use net::response::Response;
 pub use net::server::{Activity, Server};
 pub use protocol::ErrorCode;

@@ -23,7 +23,7 @@ fn get_root_serves_the_test_page() {
     assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
     assert!(reply.contains("Content-Type: text/html; charset=utf-8\r\n"));
     let body = reply.split_once("\r\n\r\n").unwrap().1;
-    assert_eq!(body, kvws::net::http::PAGE);
+    assert_eq!(body, kvws::http::PAGE);
     assert!(body.contains("<html"));
 }
 
@@ -86,7 +86,7 @@ fn garbage_instead_of_http_gets_400_and_others_are_unaffected() {
 fn an_oversized_request_head_gets_431() {
     let server = TestServer::start();
     let mut request = b"GET / HTTP/1.1\r\n".to_vec();
-    while request.len() <= kvws::net::http::MAX_HEAD {
+    while request.len() <= kvws::http::MAX_HEAD {
         request.extend_from_slice(
             b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
         );

@@ -373,3 +373,40 @@ fn an_idle_timeout_of_zero_turns_the_check_off() {
     std::thread::sleep(Duration::from_millis(300));
     c.expect_nothing_before_marker();
 }
+
+#[test]
+fn the_start_up_log_says_how_the_server_runs() {
+    use std::io::BufRead;
+    let mut child = Command::new(KVWS)
+        .args(["--port", "0", "--max-memory", "64M", "--idle-timeout", "0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut found = None;
+    for line in lines.map_while(Result::ok) {
+        if line.contains("authentication") {
+            found = Some(line);
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line = found.expect("a line about authentication");
+    assert!(
+        line.ends_with(
+            "authentication off (open: anyone who reaches the port may read and write); \
+         data in memory only; limits changed: max-memory 64M, idle-timeout 0"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_data_dir_that_is_a_file_is_refused_with_a_reason() {
+    let file = temp_file("data-dir-file", "not a directory", 0o600);
+    let (code, err) = run_kvws(&["--port", "0", "--data-dir", file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is not a directory"), "{err}");
+}

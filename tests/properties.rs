@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use kvws::engine::{Engine, Outbound};
-use kvws::net::http;
+use kvws::http;
 use kvws::protocol::frame::FrameRef;
 use kvws::protocol::{ParseLimits, parse};
 use kvws::{Config, ConnId};
@@ -132,7 +132,7 @@ proptest! {
     fn http_head_reading_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         if let Ok(Some(req)) = http::parse_head(&bytes) {
             let _ = http::route(&req);
-            let _ = kvws::net::origin::origin_allowed(&req, &[]);
+            let _ = kvws::http::origin_allowed(&req, &[]);
         }
     }
 
@@ -149,7 +149,7 @@ proptest! {
         text.push_str("\r\n");
         if let Ok(Some(req)) = http::parse_head(text.as_bytes()) {
             let _ = http::route(&req);
-            let _ = kvws::net::origin::origin_allowed(&req, &["https://a.example".into()]);
+            let _ = kvws::http::origin_allowed(&req, &["https://a.example".into()]);
         }
     }
 

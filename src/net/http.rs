@@ -62,7 +62,7 @@ impl Request {
 /// Why a request head could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadError {
-    /// Over [`MAX_HEAD`] bytes or [`MAX_HEADERS`] lines.
+    /// Over [`MAX_HEAD`] bytes or 48 header lines.
     TooLarge,
     /// Not HTTP/1.x.
     Malformed,
@@ -119,8 +119,6 @@ pub enum Route {
 pub enum Status {
     /// 400: not a valid request or handshake.
     BadRequest(&'static str),
-    /// 403: refused (origin not allowed, or refused by the embedding program).
-    Forbidden(&'static str),
     /// 404: only `/` exists.
     NotFound,
     /// 405: only `GET` and `HEAD`.
@@ -215,7 +213,6 @@ pub fn page(head_only: bool) -> Vec<u8> {
 pub fn error(status: Status) -> Vec<u8> {
     let (line, body, extra): (&str, &str, &[(&str, &str)]) = match status {
         Status::BadRequest(why) => ("400 Bad Request", why, &[]),
-        Status::Forbidden(why) => ("403 Forbidden", why, &[]),
         Status::NotFound => (
             "404 Not Found",
             "kvws serves its test page and WebSocket at /",

@@ -65,6 +65,7 @@ impl Outbox {
     }
 
     /// Whether everything has been written.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -101,6 +101,12 @@ impl Persistence {
         restore: &mut dyn FnMut(&Change),
     ) -> Result<(Persistence, u64), String> {
         let dir = &options.dir;
+        if dir.exists() && !dir.is_dir() {
+            return Err(format!(
+                "{} is not a directory: the data directory must be one (it is created if missing)",
+                dir.display()
+            ));
+        }
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let lock = DirLock::acquire(dir)?;

@@ -8,7 +8,7 @@
 //!
 //! Ordered queries (`list`, prefix snapshots) need keys in byte order, which a
 //! `HashMap` cannot give: a namespace builds an ordered index the first time
-//! it is asked, a slice at a time ([`ordered`]), and keeps it from then on.
+//! it is asked, a slice at a time (`ordered.rs`), and keeps it from then on.
 //!
 //! [`Store::bytes`] is what the store really occupies, as closely as it can
 //! be known without asking the allocator: every key and value allocation as

@@ -219,6 +219,7 @@ impl Subscriptions {
     }
 
     /// Whether nobody subscribes to anything.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }

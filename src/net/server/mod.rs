@@ -178,6 +178,22 @@ impl Server {
             env!("CARGO_PKG_VERSION"),
             acceptor.local_addr()
         );
+        let auth = if config.secret.is_some() {
+            "authentication on"
+        } else {
+            "authentication off (open: anyone who reaches the port may read and write)"
+        };
+        let data = match &config.data_dir {
+            Some(dir) => format!("data in {} (fsync {})", dir.display(), config.fsync),
+            None => "data in memory only".to_string(),
+        };
+        let changed = config.changed();
+        let limits = if changed.is_empty() {
+            "every limit at its default".to_string()
+        } else {
+            format!("limits changed: {}", changed.join(", "))
+        };
+        info!("{auth}; {data}; {limits}");
         let server = Server {
             poll,
             events: Events::with_capacity(1024),
