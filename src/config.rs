@@ -443,7 +443,7 @@ impl std::str::FromStr for Fsync {
 /// `n` bytes with the largest unit that divides it exactly (`64M`, `1040k`).
 fn show_size(n: usize) -> String {
     for (unit, scale) in [("G", 1 << 30), ("M", 1 << 20), ("k", 1 << 10)] {
-        if n >= scale && n % scale == 0 {
+        if n >= scale && n.is_multiple_of(scale) {
             return format!("{}{unit}", n / scale);
         }
     }
