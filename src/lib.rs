@@ -12,28 +12,50 @@
 //!
 //! ```text
 //! core  protocol       parse a frame into a request; encode and frame replies
+//!       change         what a write is (a change with its revision) and
+//!                      where changes go to become durable (Journal)
 //!       store          HashMap id → key → entry (exact JSON text, revision),
-//!                      large maps sharded so that no growth stalls the loop
+//!                      large maps sharded so that no growth stalls the loop;
+//!                      ordered indexes built a slice at a time
 //!       subscriptions  (id, key | prefix) → connections, and back
 //!       history        recent changes, for resuming with `since`
 //!       expiry         keys ordered by deadline
 //!       auth           tokens (HS256 JWT) and what each connection may do
-//!       engine         applies one request; says who gets which bytes
-//! disk  persist        write-ahead log, snapshots, recovery, compaction
-//! shell net            the poll loop (Server), connections, HTTP, signals
+//!       engine         applies one request; says who gets which bytes;
+//!                      large answers as jobs run in slices
+//!       config         every limit, with its default and the reason for it
+//! disk  persist        write-ahead log, snapshots, recovery, compaction;
+//!                      writes changes down, hands recovered ones back
+//! shell net            the poll loop (Server: acceptor, connection set,
+//!                      engine), connections and their wire, HTTP, signals
 //!       hooks          callbacks into an embedding program
 //! faces client         a blocking client library
-//!       cli            the `kvws` command line (src/main.rs is a thin main)
-//!       load           the load generator behind `kvws load`
+//!       cli, load      the `kvws` command line and its load generator
+//!                      (the `cli` feature; src/main.rs is a thin main)
 //! ```
 //!
-//! The path of a `set`: the socket is readable → the connection reads frames
-//! until `WouldBlock` → each message goes to [`engine::Engine::handle`] →
-//! the change is appended to the journal (with `--data-dir`), the store
-//! updated, the revision bumped, the notification encoded and framed *once*
-//! → the same bytes are queued for every subscriber → the journal is
-//! committed (one `fdatasync` for the whole step with `--fsync always`) →
+//! Each layer imports only those below it: the core knows neither sockets
+//! nor files, persistence knows changes and the store but not the engine,
+//! and the shell drives them all.
+//!
+//! The path of a `set`: the socket is readable → the connection reads the
+//! frames its budget allows → each message goes to
+//! [`engine::Engine::handle`] → the change is appended to the journal (with
+//! `--data-dir`), the store updated, the revision bumped, the notification
+//! encoded and framed *once* → the same bytes are queued for every
+//! subscriber → at the end of the step, closes are settled, the journal is
+//! committed (one `fdatasync` for the whole step with `--fsync always`), and
 //! the server flushes every connection with output once, before it sleeps.
+//!
+//! # Public API
+//!
+//! The server and what an embedding program touches are at the root:
+//! [`Server`], [`Config`], [`Hooks`] and [`Context`], [`Handle`]. The
+//! layers below are public modules for programs that drive them directly
+//! (tests, fuzzers, tools that read a data directory): [`engine`] (the
+//! protocol without sockets), [`store`], [`change`], [`protocol`],
+//! [`persist`], [`http`]; [`client`] is the blocking client library and
+//! [`auth`] mints and checks tokens. Everything else is private.
 //!
 //! # Embedding
 //!
