@@ -5,7 +5,7 @@
 use log::{info, warn};
 
 use super::{EXPIRE_BATCH, Engine, Outbound, REAP_BATCH};
-use crate::conn_id::ConnId;
+
 use crate::protocol::ErrorCode;
 
 /// How long expiry waits after the log refused a deletion (the disk is
@@ -15,10 +15,8 @@ pub const EXPIRY_RETRY_MS: u64 = 1000;
 /// What one call to [`Engine::background`] did.
 #[derive(Debug, Default)]
 pub struct Background {
-    /// Keys expired.
+    /// Keys expired (or, with a shared log, proposed for expiry).
     pub expired: usize,
-    /// Connections whose request in progress ended: they may be read again.
-    pub done: Vec<ConnId>,
 }
 
 impl Engine {
@@ -28,8 +26,10 @@ impl Engine {
         self.now_ms = now;
         let expired = self.expire(now, out);
         self.reap(out);
+        self.retry_proposals(now);
         let done = self.run_jobs(out);
-        Background { expired, done }
+        self.finished.extend(done);
+        Background { expired }
     }
 
     /// Expires the keys whose deadline is at or before `now`, at most
@@ -45,6 +45,14 @@ impl Engine {
             let Some((id, key)) = self.expiry.pop_due(now) else {
                 break;
             };
+            if self.is_shared() {
+                // The shared log deletes it, once, whoever asks first.
+                if let Some(at) = self.store.get(&id, &key).and_then(|e| e.expires_at) {
+                    self.propose_expiry(&id, &key, at);
+                }
+                n += 1;
+                continue;
+            }
             match self.remove_key(&id, &key, Some("expired"), out) {
                 Ok(_) => n += 1,
                 Err(e) => {
@@ -84,12 +92,16 @@ impl Engine {
                 continue;
             };
             // Unless another connection took the key over since.
-            if self
+            if !self
                 .store
                 .get(&id, &key)
                 .is_some_and(|e| e.owner == Some(owner))
-                && let Err(e) = self.remove_key(&id, &key, Some("disconnected"), out)
             {
+                continue;
+            }
+            if self.is_shared() {
+                self.propose_reap(&id, &key, owner);
+            } else if let Err(e) = self.remove_key(&id, &key, Some("disconnected"), out) {
                 log::error!("cannot delete an ephemeral key: {e}");
             }
         }
@@ -107,10 +119,7 @@ impl Engine {
             .expiry
             .next_deadline()
             .map(|at| at.max(self.expiry_paused_until.unwrap_or(0)));
-        match (key, token) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [key, token, self.next_retry()].into_iter().flatten().min()
     }
 
     /// Whether work is waiting that can be done now (the loop must not

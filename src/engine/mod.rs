@@ -31,9 +31,11 @@ mod background;
 mod durable;
 mod jobs;
 mod reads;
+mod shared;
 mod writes;
 
 pub use background::Background;
+pub use shared::{Op, Outcome, Proposal};
 
 /// Where the engine's output goes.
 pub trait Outbound {
@@ -158,6 +160,8 @@ struct Session {
     deadlines: BTreeSet<u64>,
     /// The client's address, for the log.
     peer: Option<SocketAddr>,
+    /// Its write waiting for the shared log (cluster mode).
+    in_flight: Option<shared::InFlight>,
 }
 
 /// The ephemeral keys of a closed connection, being deleted.
@@ -200,6 +204,10 @@ pub struct Engine {
     expiry_paused_until: Option<u64>,
     /// Bytes of the connections' lists of ephemeral keys.
     owned_bytes: usize,
+    /// The shared log's side, in cluster mode (see [`shared`]).
+    shared: Option<shared::Shared>,
+    /// Connections whose request in progress ended, to read again.
+    finished: Vec<ConnId>,
 }
 
 impl Engine {
@@ -239,6 +247,8 @@ impl Engine {
             reaping: VecDeque::new(),
             expiry_paused_until: None,
             owned_bytes: 0,
+            shared: None,
+            finished: Vec::new(),
         }
     }
 
@@ -378,7 +388,7 @@ impl Engine {
     /// Whether `conn` has work in progress (a request answered in slices):
     /// its next messages must wait until it is done.
     pub fn busy(&self, conn: ConnId) -> bool {
-        self.has_job(conn)
+        self.has_job(conn) || self.writing(conn)
     }
 
     /// Bytes counted against `--max-memory`: the store, subscriptions,

@@ -29,7 +29,9 @@ impl Engine {
         now: u64,
         out: &mut impl Outbound,
     ) {
-        if let Some(want) = w.if_rev {
+        if let Some(want) = w.if_rev
+            && !self.is_shared()
+        {
             let current = self.store.get(w.id, w.key).map_or(0, |e| e.rev);
             if want != current {
                 return self.conflict(conn, req, w.id, w.key, current, out);
@@ -43,6 +45,11 @@ impl Engine {
         let expires_at = w
             .ttl_ms
             .map(|ttl| now.saturating_add(ttl).saturating_add(1));
+        if self.is_shared() {
+            // The shared log decides (and checks `if_rev` itself).
+            let value = Some(w.value.get());
+            return self.propose_write(conn, req, w.id, w.key, value, w.if_rev, expires_at, w.ephemeral);
+        }
         let owner = w.ephemeral.then_some(conn);
         let rev = match self.apply_set(w.id, w.key, w.value.get(), expires_at, owner) {
             Ok(change) => change,
@@ -68,6 +75,9 @@ impl Engine {
         if_rev: Option<u64>,
         out: &mut impl Outbound,
     ) {
+        if self.is_shared() {
+            return self.propose_write(conn, req, id, key, None, if_rev, None, false);
+        }
         let current = self.store.get(id, key).map_or(0, |e| e.rev);
         if if_rev.is_some_and(|want| want != current) {
             return self.conflict(conn, req, id, key, current, out);
@@ -256,6 +266,8 @@ impl Engine {
         }
         self.apply_state(change);
         self.rev = change.rev();
+        // A writer's reply before the notification of its own change.
+        self.writes_applied(out);
         if let Change::Set { id, key, .. } | Change::Delete { id, key, .. } = *change {
             self.encode_change(change);
             self.publish(id, key, change.rev(), out);
@@ -371,7 +383,7 @@ impl Engine {
         self.history.push(rev, id, key, frame);
     }
 
-    fn conflict(
+    pub(super) fn conflict(
         &mut self,
         conn: ConnId,
         req: Option<Json>,

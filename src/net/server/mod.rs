@@ -384,12 +384,7 @@ impl Server {
         let (engine, mut out) = self.out();
         let background = engine.background(now_ms, &mut out);
         activity.expired = background.expired;
-        for id in background.done {
-            // Its request is answered: read what it sent meanwhile.
-            if self.conns.by_id(id).is_some() && !self.must_wait(id) {
-                self.conns.resume(id.slot());
-            }
-        }
+        self.resume_finished();
         if now >= self.next_tick {
             self.tick(now);
             self.next_tick = now + self.tick_every;
@@ -406,6 +401,16 @@ impl Server {
         }
         self.flags.publish(self.stats());
         Ok(activity)
+    }
+
+    /// Reads again the connections whose request in progress (a job, a
+    /// write in a shared log) has been answered.
+    fn resume_finished(&mut self) {
+        for id in self.engine.take_finished() {
+            if self.conns.by_id(id).is_some() && !self.must_wait(id) {
+                self.conns.resume(id.slot());
+            }
+        }
     }
 
     /// Accepts what the listener has, within its budget; a connection over
