@@ -259,6 +259,22 @@ fn the_test_page_works_in_a_real_browser() {
         "the invalid-JSON error",
         &log_has("error", "Invalid JSON:"),
     );
+    fill(
+        &writer,
+        "customJson",
+        r#"{"type":"subscribe","id":"app1","key":"raw"}"#,
+    );
+    click(&writer, "sendCustomBtn");
+    wait_until(
+        &writer,
+        "the note that it is not tracked",
+        &log_has("info", "Custom subscribe is sent as typed and not tracked"),
+    );
+    wait_until(
+        &writer,
+        "its reply",
+        &log_has("received", r#""key":"raw","value":null,"rev":0,"req":"c"#),
+    );
     fill(&writer, "customJson", r#"{"type":"get","id":"","key":"k"}"#);
     click(&writer, "sendCustomBtn");
     wait_until(
