@@ -1,5 +1,11 @@
 //! The test page in a real browser: headless Chromium (Debian's `chromium`)
-//! driven over the DevTools protocol against a live server.
+//! driven over the DevTools protocol against a live server. The page runs on
+//! the JavaScript client the server serves at `/kvws.js`.
+//!
+//! Screenshots go to `target/tmp/screenshots/`: `test-page.png` at the
+//! default window size (docs/test-page.png is a copy of it) and
+//! `test-page-WIDTH.png`, the whole page at each width the layout is
+//! checked at.
 //!
 //! CI installs Chromium and sets `KVWS_REQUIRE_BROWSER=1`, so there the test
 //! always runs. On a machine without Chromium it says so and passes, so
@@ -14,9 +20,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::TestServer;
-use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+use headless_chrome::protocol::cdp::Emulation::SetDeviceMetricsOverride;
+use headless_chrome::protocol::cdp::Page::{self, CaptureScreenshotFormatOption};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 use kvws::Config;
+use kvws::auth::{Access, Claims, Role, Secret, mint};
+use serde_json::Value;
 
 fn chromium() -> Option<PathBuf> {
     let candidates = [
@@ -31,8 +40,26 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-fn launch(path: PathBuf) -> Browser {
-    let profile = std::env::temp_dir().join(format!("kvws-chromium-{}", std::process::id()));
+/// Chromium, or `None` (after saying so) where there is none and the test
+/// may skip.
+fn chromium_or_skip() -> Option<PathBuf> {
+    let path = chromium();
+    if path.is_none() {
+        assert!(
+            std::env::var_os("KVWS_REQUIRE_BROWSER").is_none(),
+            "KVWS_REQUIRE_BROWSER is set but no Chromium was found"
+        );
+        eprintln!(
+            "SKIPPED: no Chromium (apt-get install chromium, or set CHROME) – the browser test did not run"
+        );
+    }
+    path
+}
+
+/// Starts Chromium with a profile of its own (`name` tells apart the tests
+/// that run at once).
+fn launch(path: PathBuf, name: &str) -> Browser {
+    let profile = std::env::temp_dir().join(format!("kvws-chromium-{}-{name}", std::process::id()));
     let args: Vec<&OsStr> = [
         "--disable-gpu",
         "--disable-background-networking",
@@ -58,17 +85,17 @@ fn launch(path: PathBuf) -> Browser {
 }
 
 /// Evaluates `js` in the page and returns its value as JSON.
-fn eval(tab: &Tab, js: &str) -> serde_json::Value {
+fn eval(tab: &Tab, js: &str) -> Value {
     tab.evaluate(js, false)
         .expect("evaluate")
         .value
-        .unwrap_or(serde_json::Value::Null)
+        .unwrap_or(Value::Null)
 }
 
 /// Waits until `js` evaluates to true.
 fn wait_until(tab: &Tab, what: &str, js: &str) {
     let start = Instant::now();
-    while eval(tab, js) != serde_json::Value::Bool(true) {
+    while eval(tab, js) != Value::Bool(true) {
         assert!(
             start.elapsed() < Duration::from_secs(15),
             "timed out waiting for {what}"
@@ -81,14 +108,14 @@ fn fill(tab: &Tab, id: &str, value: &str) {
     let js = format!(
         "(() => {{ const e = document.getElementById({id:?}); e.value = {value:?}; e.dispatchEvent(new Event('input')); return true; }})()"
     );
-    assert_eq!(eval(tab, &js), serde_json::Value::Bool(true));
+    assert_eq!(eval(tab, &js), Value::Bool(true));
 }
 
 /// Clicks a button the way the page's own handlers see a click. (DevTools
 /// mouse events need the tab to be in front; only one tab can be.)
 fn click(tab: &Tab, id: &str) {
     let js = format!("(() => {{ document.getElementById({id:?}).click(); return true; }})()");
-    assert_eq!(eval(tab, &js), serde_json::Value::Bool(true), "click {id}");
+    assert_eq!(eval(tab, &js), Value::Bool(true), "click {id}");
 }
 
 /// Whether the message log has a line of `class` whose text contains `text`.
@@ -112,25 +139,48 @@ fn open(browser: &Browser, url: &str) -> Arc<Tab> {
     tab
 }
 
+/// Whether the subscriptions panel shows `key` holding a value containing `text`.
+fn panel_has(key: &str, text: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('#subscriptions [data-key=' + JSON.stringify({key:?}) + ']')].some(e => e.textContent.includes({text:?}))"
+    )
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[test]
 fn the_test_page_works_in_a_real_browser() {
-    let Some(path) = chromium() else {
-        assert!(
-            std::env::var_os("KVWS_REQUIRE_BROWSER").is_none(),
-            "KVWS_REQUIRE_BROWSER is set but no Chromium was found"
-        );
-        eprintln!(
-            "SKIPPED: no Chromium (apt-get install chromium, or set CHROME) – the browser test did not run"
-        );
+    let Some(path) = chromium_or_skip() else {
         return;
     };
     let server = TestServer::start();
     let port = server.addr.port();
     let url = format!("http://127.0.0.1:{port}/");
-    let browser = launch(path);
+    let browser = launch(path, "page");
 
     // Set a value and see the reply in the log.
     let writer = open(&browser, &url);
+    // The page runs on the server's /kvws.js, and on nothing from elsewhere.
+    assert_eq!(
+        eval(
+            &writer,
+            "window.kvws.client().state === 'open' && performance.getEntriesByType('resource').some(e => e.name === location.origin + '/kvws.js')"
+        ),
+        Value::Bool(true),
+        "the page did not load /kvws.js"
+    );
+    assert_eq!(
+        eval(
+            &writer,
+            "JSON.stringify(performance.getEntriesByType('resource').filter(e => !e.name.startsWith(location.origin + '/')).map(e => e.name))"
+        ),
+        Value::String("[]".into()),
+        "resources from elsewhere"
+    );
     fill(&writer, "appId", "app1");
     fill(&writer, "key", "greeting");
     fill(&writer, "value", r#"{"text":"hello","n":1}"#);
@@ -149,7 +199,7 @@ fn the_test_page_works_in_a_real_browser() {
     wait_until(
         &watcher,
         "the subscription to show the current value",
-        r#"[...document.querySelectorAll('#subscriptions [data-key="greeting"]')].some(e => e.textContent.includes('"hello"'))"#,
+        &panel_has("greeting", r#"{"text":"hello","n":1}"#),
     );
     fill(&writer, "value", "plain words");
     click(&writer, "setBtn");
@@ -161,7 +211,43 @@ fn the_test_page_works_in_a_real_browser() {
     wait_until(
         &watcher,
         "the panel to update",
-        r#"[...document.querySelectorAll('#subscriptions [data-key="greeting"]')].some(e => e.textContent.includes('"plain words"'))"#,
+        &panel_has("greeting", r#""plain words""#),
+    );
+
+    // A prefix subscription sees new keys under it, shown as the exact text
+    // the server holds; List lists them.
+    fill(&watcher, "prefix", "room/");
+    click(&watcher, "subscribePrefixBtn");
+    wait_until(
+        &watcher,
+        "the prefix subscription",
+        "document.querySelector('#subscriptions [data-sub=\"prefix\"]')?.textContent.includes('no keys')",
+    );
+    fill(&writer, "key", "room/1");
+    fill(&writer, "value", "[1.50, 12345678901234567890]");
+    fill(
+        &writer,
+        "customJson",
+        r#"{"type":"set","id":"app1","key":"room/2","value":[1.50, 12345678901234567890]}"#,
+    );
+    click(&writer, "sendCustomBtn");
+    wait_until(
+        &watcher,
+        "the exact text in the panel",
+        &panel_has("room/2", "[1.50, 12345678901234567890]"),
+    );
+    click(&writer, "setBtn");
+    wait_until(
+        &watcher,
+        "the value as JavaScript reads and sends it",
+        &panel_has("room/1", "[1.5,12345678901234567000]"),
+    );
+    fill(&writer, "prefix", "room/");
+    click(&writer, "listBtn");
+    wait_until(
+        &writer,
+        "the list",
+        &log_has("received", r#""keys":["room/1","room/2"]"#),
     );
 
     // Invalid JSON in the custom box is refused with a visible error, and
@@ -172,6 +258,22 @@ fn the_test_page_works_in_a_real_browser() {
         &writer,
         "the invalid-JSON error",
         &log_has("error", "Invalid JSON:"),
+    );
+    fill(
+        &writer,
+        "customJson",
+        r#"{"type":"subscribe","id":"app1","key":"raw"}"#,
+    );
+    click(&writer, "sendCustomBtn");
+    wait_until(
+        &writer,
+        "the note that it is not tracked",
+        &log_has("info", "Custom subscribe is sent as typed and not tracked"),
+    );
+    wait_until(
+        &writer,
+        "its reply",
+        &log_has("received", r#""key":"raw","value":null,"rev":0,"req":"c"#),
     );
     fill(&writer, "customJson", r#"{"type":"get","id":"","key":"k"}"#);
     click(&writer, "sendCustomBtn");
@@ -185,9 +287,7 @@ fn the_test_page_works_in_a_real_browser() {
     let png = watcher
         .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
         .expect("screenshot");
-    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    std::fs::write(artifacts.join("test-page.png"), &png).unwrap();
+    std::fs::write(screenshot_dir().join("test-page.png"), &png).unwrap();
     assert!(png.len() > 10_000 && png.starts_with(b"\x89PNG"));
 
     // The server restarts on the same port: the page notices, reconnects on
@@ -204,7 +304,19 @@ fn the_test_page_works_in_a_real_browser() {
         "the page to reconnect",
         "document.getElementById('status').textContent.includes('Connected')",
     );
-    server.wait_for("the watcher to resubscribe", |s| s.subscriptions == 1);
+    server.wait_for("the watcher to resubscribe", |s| s.subscriptions == 2);
+    // The new server has none of the old history: both subscriptions are
+    // told to resync, and the panel shows the (empty) new state.
+    wait_until(
+        &watcher,
+        "the resync",
+        &log_has("info", "Subscriptions back: 0 resumed, 2 resynced"),
+    );
+    wait_until(
+        &watcher,
+        "the panel to show the key as absent",
+        &panel_has("greeting", "absent"),
+    );
     let mut c = server.client();
     c.send(r#"{"type":"set","id":"app1","key":"greeting","value":"after the restart"}"#);
     c.recv();
@@ -213,4 +325,293 @@ fn the_test_page_works_in_a_real_browser() {
         "the change after the restart",
         &log_has("received", r#""value":"after the restart""#),
     );
+    wait_until(
+        &watcher,
+        "the panel to show it",
+        &panel_has("greeting", r#""after the restart""#),
+    );
+}
+
+const SECRET: &[u8] = b"correct horse battery staple, 32+ bytes";
+
+#[test]
+fn a_token_entered_on_the_page_is_presented_again_after_a_restart() {
+    let Some(path) = chromium_or_skip() else {
+        return;
+    };
+    let config = || Config::default().secret(Some(Secret::new(SECRET).unwrap()));
+    let server = TestServer::with(config());
+    let port = server.addr.port();
+    let browser = launch(path, "auth");
+    let tab = open(&browser, &format!("http://127.0.0.1:{port}/"));
+
+    fill(&tab, "appId", "app1");
+    fill(&tab, "key", "k");
+    click(&tab, "getBtn");
+    wait_until(
+        &tab,
+        "the refusal",
+        &log_has("error", "error unauthenticated"),
+    );
+    fill(&tab, "token", "not.a.token");
+    click(&tab, "authBtn");
+    wait_until(
+        &tab,
+        "the bad token's refusal",
+        &log_has("error", "error invalid_token"),
+    );
+
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims = Claims {
+        role: Role::Guest,
+        ids: vec!["app1".into()],
+        access: Access::ReadWrite,
+        exp,
+        nbf: None,
+    };
+    fill(&tab, "token", &mint(SECRET, &claims));
+    click(&tab, "authBtn");
+    wait_until(
+        &tab,
+        "the status to show the role",
+        "document.getElementById('status').textContent.includes('guest, readwrite')",
+    );
+    click(&tab, "subscribeBtn");
+    wait_until(&tab, "the subscription", &panel_has("k", "absent"));
+
+    // Another token typed but never accepted is not the one presented later.
+    fill(&tab, "token", "also.not.a.token");
+    click(&tab, "authBtn");
+    wait_until(
+        &tab,
+        "the second refusal",
+        "document.querySelectorAll('#log .error').length >= 3",
+    );
+
+    server.stop();
+    wait_until(
+        &tab,
+        "the page to notice",
+        "!document.getElementById('status').textContent.includes('Connected')",
+    );
+    let server = TestServer::on_port(config(), port);
+    wait_until(
+        &tab,
+        "the page to reconnect as the guest",
+        "document.getElementById('status').textContent.includes('Connected') && document.getElementById('status').textContent.includes('guest, readwrite')",
+    );
+    wait_until(&tab, "the automatic auth", &log_has("sent", "automatic"));
+    server.wait_for("the page to resubscribe", |s| s.subscriptions == 1);
+}
+
+/// Emulates a window `width` × `height` CSS pixels wide (a phone's below
+/// 600) and waits for the page to take it.
+fn resize(tab: &Tab, width: u32, height: u32) {
+    tab.call_method(SetDeviceMetricsOverride {
+        width,
+        height,
+        device_scale_factor: 1.0,
+        mobile: width < 600,
+        scale: None,
+        screen_width: None,
+        screen_height: None,
+        position_x: None,
+        position_y: None,
+        dont_set_visible_size: None,
+        screen_orientation: None,
+        viewport: None,
+        display_feature: None,
+        device_posture: None,
+    })
+    .expect("resize");
+    // Two frames: the new size is laid out.
+    tab.evaluate(
+        "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))",
+        true,
+    )
+    .expect("a frame");
+}
+
+/// A window `WIDTH` px wide lays the page out at that width (a phone zooms
+/// out to show a page that is wider), and nothing scrolls sideways; every
+/// control shown (not under `[hidden]`) is visible, inside the window once
+/// scrolled into view, and the element (or holds the element) that a click
+/// at its centre lands on. Returns the problems found and the controls
+/// checked.
+const LAYOUT_CHECK: &str = r##"((width) => {
+  const problems = [];
+  const name = (e) => e ? (e.id ? "#" + e.id : e.getAttribute("aria-label") || e.tagName.toLowerCase() + "." + e.className) : "nothing";
+  const page = document.documentElement;
+  if (innerWidth !== width) problems.push(`the page is laid out ${innerWidth} px wide in a ${width} px window`);
+  if (page.scrollWidth > page.clientWidth) problems.push(`the page is ${page.scrollWidth} px wide in a ${page.clientWidth} px window`);
+  for (const e of document.querySelectorAll("body *")) {
+    const s = getComputedStyle(e);
+    if (["auto", "scroll"].includes(s.overflowX) && e.scrollWidth > e.clientWidth + 1)
+      problems.push(`${name(e)} scrolls sideways (${e.scrollWidth} px in ${e.clientWidth} px)`);
+  }
+  const controls = [...document.querySelectorAll("button, input, select, textarea")].filter((e) => !e.closest("[hidden]"));
+  for (const e of controls) {
+    e.scrollIntoView({ block: "center", inline: "center" });
+    const r = e.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1 || getComputedStyle(e).visibility !== "visible") { problems.push(`${name(e)} is not visible`); continue; }
+    if (r.left < 0 || r.top < 0 || r.right > page.clientWidth || r.bottom > page.clientHeight)
+      problems.push(`${name(e)} is outside the window: ${Math.round(r.left)},${Math.round(r.top)} to ${Math.round(r.right)},${Math.round(r.bottom)}`);
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!hit || !e.contains(hit)) problems.push(`a click at the centre of ${name(e)} lands on ${name(hit)}`);
+  }
+  window.scrollTo(0, 0);
+  return JSON.stringify({ problems, checked: controls.map(name) });
+})(WIDTH)"##;
+
+/// Runs [`LAYOUT_CHECK`]; fails on any problem or if a control in `must`
+/// was not checked. Returns how many controls were checked.
+fn check_layout(tab: &Tab, width: u32, must: &[&str]) -> usize {
+    let Value::String(json) = eval(tab, &LAYOUT_CHECK.replace("WIDTH", &width.to_string())) else {
+        panic!("the layout check did not run");
+    };
+    let report: Value = serde_json::from_str(&json).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems.is_empty(),
+        "at {width} px:\n{}",
+        problems
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let checked: Vec<&str> = report["checked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for id in must {
+        assert!(
+            checked.contains(id),
+            "at {width} px {id} was not checked: {checked:?}"
+        );
+    }
+    checked.len()
+}
+
+/// The whole page (not just the window) as a PNG.
+fn full_page_screenshot(tab: &Tab) -> Vec<u8> {
+    let size = eval(
+        tab,
+        "JSON.stringify([document.documentElement.scrollWidth, document.documentElement.scrollHeight])",
+    );
+    let [width, height]: [f64; 2] = serde_json::from_str(size.as_str().unwrap()).unwrap();
+    let shot = tab
+        .call_method(Page::CaptureScreenshot {
+            format: Some(CaptureScreenshotFormatOption::Png),
+            quality: None,
+            clip: Some(Page::Viewport {
+                x: 0.0,
+                y: 0.0,
+                width,
+                height,
+                scale: 1.0,
+            }),
+            from_surface: Some(true),
+            capture_beyond_viewport: Some(true),
+            optimize_for_speed: None,
+        })
+        .expect("screenshot");
+    data_encoding::BASE64
+        .decode(shot.data.as_bytes())
+        .expect("base64")
+}
+
+#[test]
+fn every_control_can_be_clicked_from_phone_to_desktop_widths() {
+    let Some(path) = chromium_or_skip() else {
+        return;
+    };
+    let server = TestServer::start();
+    let browser = launch(path, "layout");
+    let tab = open(
+        &browser,
+        &format!("http://127.0.0.1:{}/", server.addr.port()),
+    );
+
+    // What could push the layout wide: long keys, values and log lines
+    // without a place to break, a key and a prefix subscription.
+    let long = "x".repeat(240);
+    fill(&tab, "key", &format!("key-{long}"));
+    fill(&tab, "value", &format!("\"{long}\""));
+    click(&tab, "setBtn");
+    click(&tab, "subscribeBtn");
+    fill(&tab, "prefix", "");
+    click(&tab, "subscribePrefixBtn");
+    click(&tab, "listBtn");
+    wait_until(
+        &tab,
+        "both subscriptions to show the key",
+        &format!(
+            "document.querySelectorAll('#subscriptions [data-key=\"key-{long}\"]').length === 2"
+        ),
+    );
+    wait_until(&tab, "the list", &log_has("received", "1 key"));
+
+    let controls = [
+        "#appId",
+        "#key",
+        "#value",
+        "#ttl",
+        "#ifRev",
+        "#ephemeral",
+        "#setBtn",
+        "#getBtn",
+        "#deleteBtn",
+        "#subscribeBtn",
+        "#unsubscribeBtn",
+        "#prefix",
+        "#subscribePrefixBtn",
+        "#unsubscribePrefixBtn",
+        "#listBtn",
+        "#token",
+        "#authBtn",
+        "#customJson",
+        "#sendCustomBtn",
+        "#clearBtn",
+    ];
+    let dir = screenshot_dir();
+    // Phones, 700 px (where the two columns used to overlap), a tablet, both
+    // sides of the 900 px breakpoint, desktops.
+    let sizes = [
+        (360, 740),
+        (375, 812),
+        (700, 900),
+        (768, 1024),
+        (900, 900),
+        (901, 900),
+        (1280, 900),
+        (1920, 1080),
+    ];
+    for (width, height) in sizes {
+        resize(&tab, width, height);
+        let checked = check_layout(&tab, width, &controls);
+        // The two subscriptions' close buttons too.
+        assert_eq!(checked, controls.len() + 2, "at {width} px");
+        let png = full_page_screenshot(&tab);
+        assert!(png.starts_with(b"\x89PNG"));
+        std::fs::write(dir.join(format!("test-page-{width}.png")), &png).unwrap();
+    }
+
+    // Disconnected, the header also has its Reconnect button.
+    server.stop();
+    wait_until(
+        &tab,
+        "the page to notice",
+        "!document.getElementById('reconnectBtn').hidden",
+    );
+    for (width, height) in [(360, 740), (1280, 900)] {
+        resize(&tab, width, height);
+        check_layout(&tab, width, &["#reconnectBtn"]);
+    }
 }

@@ -1,5 +1,5 @@
-//! Plain HTTP on the WebSocket port: the test page, errors, and clients
-//! that send garbage or never finish their request.
+//! Plain HTTP on the WebSocket port: the test page, the JavaScript client,
+//! errors, and clients that send garbage or never finish their request.
 
 mod common;
 
@@ -33,6 +33,74 @@ fn head_root_sends_headers_only() {
     let reply = text(raw_exchange(server.addr, b"HEAD / HTTP/1.1\r\n\r\n"));
     assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(reply.ends_with("\r\n\r\n"), "{reply}");
+}
+
+#[test]
+fn get_kvws_js_serves_the_javascript_client() {
+    let server = TestServer::start();
+    let etag = kvws::net::http::client_js_etag();
+    let reply = text(raw_exchange(
+        server.addr,
+        b"GET /kvws.js HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    ));
+    let (head, body) = reply.split_once("\r\n\r\n").expect("a head");
+    let len = kvws::net::http::CLIENT_JS.len();
+    assert_eq!(
+        head,
+        format!(
+            "HTTP/1.1 200 OK\r\n\
+             Content-Type: text/javascript; charset=utf-8\r\n\
+             Content-Length: {len}\r\n\
+             Connection: close\r\n\
+             Cache-Control: no-cache\r\n\
+             ETag: {etag}\r\n\
+             X-Content-Type-Options: nosniff"
+        )
+    );
+    assert_eq!(
+        body,
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clients/js/kvws.js"))
+            .unwrap()
+    );
+
+    // HEAD: the same head, no body.
+    let reply = text(raw_exchange(
+        server.addr,
+        b"HEAD /kvws.js HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    ));
+    assert_eq!(reply, format!("{head}\r\n\r\n"));
+}
+
+#[test]
+fn kvws_js_is_answered_304_when_the_browser_has_it() {
+    let server = TestServer::start();
+    let etag = kvws::net::http::client_js_etag();
+    let request = format!(
+        "GET /kvws.js HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: \"something-else\", {etag}\r\n\r\n"
+    );
+    let reply = text(raw_exchange(server.addr, request.as_bytes()));
+    assert_eq!(
+        reply,
+        format!(
+            "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+        )
+    );
+    // Another version: the whole file.
+    let reply = text(raw_exchange(
+        server.addr,
+        b"GET /kvws.js HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: \"0123\"\r\n\r\n",
+    ));
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with(kvws::net::http::CLIENT_JS));
+    // Other methods on it are refused like anywhere else.
+    let reply = text(raw_exchange(
+        server.addr,
+        b"DELETE /kvws.js HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    ));
+    assert!(
+        reply.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+        "{reply}"
+    );
 }
 
 #[test]

@@ -165,6 +165,21 @@ export declare class Client {
   /** Every key under the prefix, paging with list. */
   listAll(id: string, prefix?: string): Promise<string[]>;
   subscribe(id: string, topic: Topic, callback: (event: SubscriptionEvent) => void): Subscription;
+  /**
+   * Authenticates on this connection (waiting for it while reconnecting);
+   * once accepted, the token is the one presented on every reconnect.
+   * Rejects with the server's error, and then the previous token stays.
+   */
+  authenticate(token: TokenSource): Promise<Session>;
+  /**
+   * Sends `text` exactly as given. Resolves to the reply whose `req` is the
+   * message's own (an `error` reply too), or to null once sent if it has no
+   * `req`. Rejects with `req_in_use` if that `req` belongs to a request in
+   * flight. The client does not act on what the message does.
+   */
+  sendRaw(text: string): Promise<{ type: string; [field: string]: Json } | null>;
+  /** While waiting to reconnect, tries at once (the backoff starts over). */
+  reconnect(): void;
   on<E extends keyof ClientEvents>(event: E, listener: (detail: ClientEvents[E]) => void): () => void;
   off<E extends keyof ClientEvents>(event: E, listener: (detail: ClientEvents[E]) => void): void;
   /** Closes for good: waiting requests reject with code "closed". */
@@ -175,7 +190,7 @@ export declare class Client {
  * An error: `code` is the server's (bad_request, conflict, too_large,
  * too_many_keys, too_many_subscriptions, store_full, unauthenticated,
  * invalid_token, token_expired, forbidden, storage_failed) or the client's
- * (connect_failed, connection_lost, timeout, closed, protocol).
+ * (connect_failed, connection_lost, timeout, closed, protocol, req_in_use).
  */
 export declare class KvwsError extends Error {
   readonly code: string;

@@ -189,6 +189,59 @@ export class Client {
   }
 
   /**
+   * Sends `text` exactly as given: a message written by hand, for tools
+   * that speak the protocol directly. If `text` is a JSON object with a
+   * `req` (a string or a number), resolves to the server's reply with that
+   * `req`, an `error` reply included; otherwise resolves to null once sent.
+   * Waits for the connection while reconnecting, like any request. The
+   * client does not act on what the message does: a subscribe, unsubscribe
+   * or auth sent this way changes the connection without the client knowing.
+   */
+  sendRaw(text) {
+    if (typeof text !== "string") return Promise.reject(new TypeError("kvws: sendRaw takes a string"));
+    let req;
+    try {
+      const m = JSON.parse(text);
+      if (m !== null && typeof m === "object" && (typeof m.req === "string" || typeof m.req === "number")) req = m.req;
+    } catch {
+      // Not JSON: sent as it is; the server says what it thinks of it.
+    }
+    return this._request({ type: "raw message" }, { text, req });
+  }
+
+  /**
+   * Authenticates on this connection with `token` (a string, or a function
+   * as for the `token` option), waiting for the connection while
+   * reconnecting like any request. Once the server accepts it, it is the
+   * token the client presents on every reconnect (and refreshes, if a
+   * function). Resolves to the session; rejects with the server's error,
+   * and then the client keeps the token it had.
+   */
+  async authenticate(token) {
+    if (typeof token !== "string" && typeof token !== "function") {
+      throw new TypeError("kvws: authenticate takes a token or a function returning one");
+    }
+    const text = typeof token === "function" ? await token() : token;
+    const reply = await this._request({ type: "auth", token: text });
+    this._token = token;
+    this._session = reply;
+    this._emit("authenticated", { session: reply });
+    this._scheduleRefresh(reply.expires);
+    return reply;
+  }
+
+  /**
+   * While the client waits to reconnect, tries at once (and the backoff
+   * starts over); otherwise does nothing.
+   */
+  reconnect() {
+    if (this._state !== "reconnecting" || this._connecting) return;
+    clearTimeout(this._reconnectTimer);
+    this._failures = 0;
+    this._reconnect();
+  }
+
+  /**
    * Watches a key (`{ key }`) or every key under a prefix (`{ prefix }`).
    * `callback` gets every event of the subscription (see README.md).
    */
@@ -222,14 +275,15 @@ export class Client {
 
   /**
    * Sends a request when the connection is open (after waiting for it while
-   * reconnecting); resolves to the reply message.
+   * reconnecting); resolves to the reply message. `raw` ({ text, req }) is
+   * a message to send as it is instead of `msg` with a `req` of ours.
    */
-  _request(msg) {
+  _request(msg, raw = null) {
     if (this._state === "closed") {
       return Promise.reject(new KvwsError("closed", "kvws: the client is closed"));
     }
     return new Promise((resolve, reject) => {
-      const entry = { msg, resolve, reject, timer: null };
+      const entry = { msg, raw, resolve, reject, timer: null };
       const ms = this._opts.requestTimeoutMs;
       if (ms > 0 && ms <= MAX_TIMER_MS) {
         entry.timer = setTimeout(() => {
@@ -245,15 +299,35 @@ export class Client {
 
   /** Sends a request on the current socket and registers its reply handler. */
   _transmit(entry) {
-    const req = this._nextReq++;
+    let req;
+    let text;
+    if (entry.raw) {
+      ({ text, req } = entry.raw);
+      if (req !== undefined && this._inflight.has(req)) {
+        clearTimeout(entry.timer);
+        entry.reject(new KvwsError("req_in_use", `kvws: req ${JSON.stringify(req)} belongs to a request in flight`));
+        return;
+      }
+    } else {
+      // Skip any req that a raw message in flight uses.
+      do req = this._nextReq++;
+      while (this._inflight.has(req));
+      text = JSON.stringify({ ...entry.msg, req });
+    }
     entry.req = req;
-    this._inflight.set(req, entry);
+    if (req !== undefined) this._inflight.set(req, entry);
     try {
-      this._ws.send(JSON.stringify({ ...entry.msg, req }));
+      this._ws.send(text);
     } catch (e) {
       this._inflight.delete(req);
       clearTimeout(entry.timer);
       entry.reject(new KvwsError("connection_lost", `kvws: could not send: ${e?.message ?? e}`));
+      return;
+    }
+    if (req === undefined) {
+      // A raw message without a req: nothing to wait for.
+      clearTimeout(entry.timer);
+      entry.resolve(null);
     }
   }
 
@@ -605,7 +679,7 @@ export class Client {
       if (p) {
         this._inflight.delete(m.req);
         clearTimeout(p.timer);
-        if (m.type === "error") p.reject(serverError(m));
+        if (m.type === "error" && !p.raw) p.reject(serverError(m));
         else p.resolve(m, this._sinceReply ?? []);
       }
       // Whatever arrived before this reply belongs to earlier requests.

@@ -2,8 +2,9 @@
 //! (the test page, a WebSocket upgrade, or an error) and writing responses.
 //!
 //! Only what kvws serves is implemented: `GET`/`HEAD /` returns the embedded
-//! test page, `GET /` with an upgrade opens a WebSocket, everything else gets
-//! a short plain-text error. Every response closes the connection, which
+//! test page, `GET`/`HEAD /kvws.js` the JavaScript client it imports, `GET /`
+//! with an upgrade opens a WebSocket, everything else gets a short
+//! plain-text error. Every response closes the connection, which
 //! keeps the connection state machine to one request per socket.
 
 use std::fmt::Write as _;
@@ -18,6 +19,14 @@ const MAX_HEADERS: usize = 48;
 
 /// The test page, embedded in the binary.
 pub const PAGE: &str = include_str!("page.html");
+
+/// Where the JavaScript client is served.
+pub const CLIENT_JS_PATH: &str = "/kvws.js";
+
+/// The JavaScript client (`clients/js/kvws.js`), embedded in the binary: the
+/// test page imports it, and so may any page on the same host.
+pub const CLIENT_JS: &str =
+    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/clients/js/kvws.js"));
 
 /// The subprotocol kvws answers to when a client asks for it by name.
 pub const SUBPROTOCOL: &str = "kvws";
@@ -103,6 +112,13 @@ pub enum Route {
         /// Send headers without the body.
         head_only: bool,
     },
+    /// Serve the JavaScript client.
+    ClientJs {
+        /// Send headers without the body.
+        head_only: bool,
+        /// The client already has this version (`If-None-Match`): 304.
+        not_modified: bool,
+    },
     /// Accept the WebSocket upgrade.
     Upgrade {
         /// The `Sec-WebSocket-Accept` value.
@@ -119,7 +135,7 @@ pub enum Route {
 pub enum Status {
     /// 400: not a valid request or handshake.
     BadRequest(&'static str),
-    /// 404: only `/` exists.
+    /// 404: only `/` and `/kvws.js` exist.
     NotFound,
     /// 405: only `GET` and `HEAD`.
     MethodNotAllowed,
@@ -136,6 +152,9 @@ pub enum Status {
 /// Decides what a request is.
 pub fn route(req: &Request) -> Route {
     let upgrade = req.has_token("upgrade", "websocket");
+    if req.route_path() == CLIENT_JS_PATH && !upgrade {
+        return client_js_route(req);
+    }
     if req.route_path() != "/" {
         return Route::Reject(Status::NotFound);
     }
@@ -168,6 +187,25 @@ pub fn route(req: &Request) -> Route {
     Route::Upgrade {
         accept: tungstenite::handshake::derive_accept_key(key.as_bytes()),
         protocol,
+    }
+}
+
+fn client_js_route(req: &Request) -> Route {
+    let head_only = match req.method.as_str() {
+        "GET" => false,
+        "HEAD" => true,
+        _ => return Route::Reject(Status::MethodNotAllowed),
+    };
+    let not_modified = req
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("if-none-match"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == client_js_etag());
+    Route::ClientJs {
+        head_only,
+        not_modified,
     }
 }
 
@@ -209,13 +247,52 @@ pub fn page(head_only: bool) -> Vec<u8> {
     )
 }
 
+/// The JavaScript client's `ETag`: the start of its SHA-256, quoted.
+pub fn client_js_etag() -> &'static str {
+    static ETAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ETAG.get_or_init(|| {
+        use sha2::Digest as _;
+        let hash = sha2::Sha256::digest(CLIENT_JS.as_bytes());
+        format!("\"{}\"", data_encoding::HEXLOWER.encode(&hash[..16]))
+    })
+}
+
+/// How long a browser may keep the JavaScript client: it asks again every
+/// time (`no-cache`), and an unchanged one is answered with a bodiless 304
+/// by its `ETag`. A page and the module it imports so always come from the
+/// same server version, even right after an upgrade.
+const CLIENT_JS_CACHE: &str = "no-cache";
+
+/// The JavaScript client response, or `304 Not Modified` when the browser
+/// has it already.
+pub fn client_js(head_only: bool, not_modified: bool) -> Vec<u8> {
+    let etag = client_js_etag();
+    if not_modified {
+        return format!(
+            "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nCache-Control: {CLIENT_JS_CACHE}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+    }
+    response(
+        "200 OK",
+        "text/javascript; charset=utf-8",
+        CLIENT_JS.as_bytes(),
+        &[
+            ("Cache-Control", CLIENT_JS_CACHE),
+            ("ETag", etag),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+        head_only,
+    )
+}
+
 /// The response for an error status.
 pub fn error(status: Status) -> Vec<u8> {
     let (line, body, extra): (&str, &str, &[(&str, &str)]) = match status {
         Status::BadRequest(why) => ("400 Bad Request", why, &[]),
         Status::NotFound => (
             "404 Not Found",
-            "kvws serves its test page and WebSocket at /",
+            "kvws serves its test page and WebSocket at /, its JavaScript client at /kvws.js",
             &[],
         ),
         Status::MethodNotAllowed => (
@@ -367,6 +444,95 @@ mod tests {
             route(&req(&other)),
             Route::Upgrade { protocol: None, .. }
         ));
+    }
+
+    #[test]
+    fn routes_the_javascript_client() {
+        let get = |text: &str| route(&req(text));
+        assert_eq!(
+            get("GET /kvws.js HTTP/1.1\r\n\r\n"),
+            Route::ClientJs {
+                head_only: false,
+                not_modified: false
+            }
+        );
+        assert_eq!(
+            get("GET /kvws.js?v=2 HTTP/1.1\r\n\r\n"),
+            Route::ClientJs {
+                head_only: false,
+                not_modified: false
+            }
+        );
+        assert_eq!(
+            get("HEAD /kvws.js HTTP/1.1\r\n\r\n"),
+            Route::ClientJs {
+                head_only: true,
+                not_modified: false
+            }
+        );
+        assert_eq!(
+            get("POST /kvws.js HTTP/1.1\r\n\r\n"),
+            Route::Reject(Status::MethodNotAllowed)
+        );
+        // Only the exact path; the WebSocket is at / only.
+        for other in ["/kvws.js/", "/KVWS.js", "/clients/js/kvws.js", "/kvws.d.ts"] {
+            assert_eq!(
+                get(&format!("GET {other} HTTP/1.1\r\n\r\n")),
+                Route::Reject(Status::NotFound),
+                "{other}"
+            );
+        }
+        let upgrade = UPGRADE.replace("GET / ", "GET /kvws.js ");
+        assert_eq!(get(&upgrade), Route::Reject(Status::NotFound));
+    }
+
+    #[test]
+    fn the_javascript_client_is_revalidated_by_its_etag() {
+        let etag = client_js_etag();
+        assert!(etag.len() == 34 && etag.starts_with('"') && etag.ends_with('"'));
+        let with = |inm: &str| {
+            route(&req(&format!(
+                "GET /kvws.js HTTP/1.1\r\nIf-None-Match: {inm}\r\n\r\n"
+            )))
+        };
+        let fresh = Route::ClientJs {
+            head_only: false,
+            not_modified: true,
+        };
+        let stale = Route::ClientJs {
+            head_only: false,
+            not_modified: false,
+        };
+        assert_eq!(with(etag), fresh);
+        assert_eq!(with(&format!("W/{etag}")), fresh);
+        assert_eq!(with(&format!("\"old\", {etag}")), fresh);
+        assert_eq!(with("*"), fresh);
+        assert_eq!(with("\"old\""), stale);
+        assert_eq!(with(etag.trim_matches('"')), stale);
+
+        let full = String::from_utf8(client_js(false, false)).unwrap();
+        let (head, body) = full.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, CLIENT_JS);
+        assert!(body.contains("export async function connect("));
+        for line in [
+            "HTTP/1.1 200 OK",
+            "Content-Type: text/javascript; charset=utf-8",
+            &format!("Content-Length: {}", CLIENT_JS.len()),
+            "Cache-Control: no-cache",
+            &format!("ETag: {etag}"),
+            "X-Content-Type-Options: nosniff",
+            "Connection: close",
+        ] {
+            assert!(head.split("\r\n").any(|l| l == line), "{line} in {head}");
+        }
+        let head_only = String::from_utf8(client_js(true, false)).unwrap();
+        assert_eq!(head_only, format!("{head}\r\n\r\n"));
+        assert_eq!(
+            String::from_utf8(client_js(false, true)).unwrap(),
+            format!(
+                "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
+            )
+        );
     }
 
     #[test]

@@ -57,6 +57,12 @@ impl Server {
         }
         match http::route(req) {
             Route::Page { head_only } => self.conns.respond(slot, &http::page(head_only), now),
+            Route::ClientJs {
+                head_only,
+                not_modified,
+            } => self
+                .conns
+                .respond(slot, &http::client_js(head_only, not_modified), now),
             Route::Reject(status) => self.conns.respond(slot, &http::error(status), now),
             Route::Upgrade { .. } if !origin::origin_allowed(req, &self.config.allowed_origins) => {
                 let origin = req.header("origin").unwrap_or_default();
