@@ -126,7 +126,8 @@ mod subscriptions;
 /// request passes before it is served (for embedders, tools and fuzzing).
 pub mod http {
     pub use crate::net::http::{
-        HeadError, MAX_HEAD, PAGE, Request, Route, Status, parse_head, route,
+        CLIENT_JS, CLIENT_JS_PATH, HeadError, MAX_HEAD, PAGE, Request, Route, Status,
+        client_js_etag, parse_head, route,
     };
     pub use crate::net::origin::{host_allowed, origin_allowed};
     pub use crate::net::response::{MAX_FILE, Response};

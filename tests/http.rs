@@ -38,13 +38,13 @@ fn head_root_sends_headers_only() {
 #[test]
 fn get_kvws_js_serves_the_javascript_client() {
     let server = TestServer::start();
-    let etag = kvws::net::http::client_js_etag();
+    let etag = kvws::http::client_js_etag();
     let reply = text(raw_exchange(
         server.addr,
         b"GET /kvws.js HTTP/1.1\r\nHost: localhost\r\n\r\n",
     ));
     let (head, body) = reply.split_once("\r\n\r\n").expect("a head");
-    let len = kvws::net::http::CLIENT_JS.len();
+    let len = kvws::http::CLIENT_JS.len();
     assert_eq!(
         head,
         format!(
@@ -74,7 +74,7 @@ fn get_kvws_js_serves_the_javascript_client() {
 #[test]
 fn kvws_js_is_answered_304_when_the_browser_has_it() {
     let server = TestServer::start();
-    let etag = kvws::net::http::client_js_etag();
+    let etag = kvws::http::client_js_etag();
     let request = format!(
         "GET /kvws.js HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: \"something-else\", {etag}\r\n\r\n"
     );
@@ -91,7 +91,7 @@ fn kvws_js_is_answered_304_when_the_browser_has_it() {
         b"GET /kvws.js HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: \"0123\"\r\n\r\n",
     ));
     assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
-    assert!(reply.ends_with(kvws::net::http::CLIENT_JS));
+    assert!(reply.ends_with(kvws::http::CLIENT_JS));
     // Other methods on it are refused like anywhere else.
     let reply = text(raw_exchange(
         server.addr,
