@@ -143,6 +143,15 @@ pub struct Config {
     /// Compact when the logs exceed this many times the live data. Default
     /// 2: the disk holds at most about three times the data. At least 1.
     pub compact_factor: usize,
+    /// Cluster mode: the Redis that holds the store and orders every change
+    /// of every node, as `redis://[[user]:password@]host[:port][/db]`.
+    /// Default `None`: one node, its own store. Needs the `cluster` cargo
+    /// feature; not with [`Config::data_dir`] (Redis's own persistence
+    /// keeps the data).
+    pub redis: Option<String>,
+    /// The prefix of every Redis key kvws uses (`PREFIX:data`, ...), so
+    /// that several stores share one Redis. Default `kvws`.
+    pub redis_prefix: String,
 }
 
 impl Default for Config {
@@ -177,6 +186,8 @@ impl Default for Config {
             repair: false,
             compact_min: 32 << 20,
             compact_factor: 2,
+            redis: None,
+            redis_prefix: "kvws".to_string(),
         }
     }
 }
@@ -253,6 +264,10 @@ setters! {
     compact_min: usize,
     /// Sets [`Config::compact_factor`].
     compact_factor: usize,
+    /// Sets [`Config::redis`].
+    redis: Option<String>,
+    /// Sets [`Config::redis_prefix`].
+    redis_prefix: String,
 }
 
 impl Config {
@@ -392,6 +407,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.redis {
+            self.validate_cluster(url)?;
+        }
         for host in &self.allowed_hosts {
             if !crate::net::origin::is_host_pattern(host) {
                 return Err(format!(
@@ -401,6 +419,35 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    fn validate_cluster(&self, url: &str) -> Result<(), String> {
+        if self.data_dir.is_some() {
+            return Err(
+                "--data-dir and --redis do not go together: in cluster mode the data \
+                 lives in Redis (use its persistence: appendonly yes)"
+                    .into(),
+            );
+        }
+        // Any bytes would do in a Redis key; a short printable prefix keeps
+        // the keys readable in redis-cli.
+        let prefix = &self.redis_prefix;
+        if prefix.is_empty() || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "redis-prefix '{prefix}' must be 1 to 64 printable characters without spaces"
+            ));
+        }
+        #[cfg(feature = "cluster")]
+        return crate::cluster::RedisUrl::parse(url)
+            .map(drop)
+            .map_err(|e| format!("--redis: {e}"));
+        #[cfg(not(feature = "cluster"))]
+        {
+            let _ = url;
+            Err("--redis: this build has no cluster mode (the `cluster` cargo feature)".into())
+        }
     }
 }
 

@@ -108,6 +108,8 @@ pub mod change;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod config;
 mod conn_id;
 pub mod engine;

@@ -189,7 +189,7 @@ export declare class Client {
 /**
  * An error: `code` is the server's (bad_request, conflict, too_large,
  * too_many_keys, too_many_subscriptions, store_full, unauthenticated,
- * invalid_token, token_expired, forbidden, storage_failed) or the client's
+ * invalid_token, token_expired, forbidden, storage_failed, unavailable) or the client's
  * (connect_failed, connection_lost, timeout, closed, protocol, req_in_use).
  */
 export declare class KvwsError extends Error {

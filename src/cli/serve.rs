@@ -205,6 +205,27 @@ fn options() -> Options {
         "with --data-dir: compact when the logs exceed this many times the data",
         d.compact_factor,
     );
+    o.optopt(
+        "",
+        "redis",
+        "cluster mode: share one store with every node on the Redis at URL, redis://[[user]:password@]host[:port][/db] (also KVWS_REDIS_URL, which keeps a password out of the process list)",
+        "URL",
+    );
+    o.optopt(
+        "",
+        "start-revision",
+        "a new store's first change gets revision N+1 (default: the clock in microseconds, so that revisions outgrow those of an earlier store)",
+        "N",
+    );
+    o.optopt(
+        "",
+        "redis-prefix",
+        &format!(
+            "with --redis: prefix of every Redis key used, to keep stores apart (default {})",
+            d.redis_prefix
+        ),
+        "PREFIX",
+    );
     o
 }
 
@@ -266,6 +287,20 @@ fn config(m: &Matches) -> Result<Config, String> {
     c.repair = m.opt_present("repair");
     c.compact_min = size("compact-min", c.compact_min)?;
     c.compact_factor = count("compact-factor", c.compact_factor)?;
+    c.redis = get("redis").or_else(|| {
+        std::env::var("KVWS_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+    });
+    if let Some(n) = get("start-revision") {
+        let n = n
+            .parse()
+            .map_err(|_| format!("--start-revision: '{n}' is not a number"))?;
+        c.start_revision = Some(n);
+    }
+    if let Some(prefix) = get("redis-prefix") {
+        c.redis_prefix = prefix;
+    }
     c.validate()?;
     Ok(c)
 }

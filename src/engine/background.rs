@@ -92,10 +92,10 @@ impl Engine {
                 continue;
             };
             // Unless another connection took the key over since.
-            if !self
+            if self
                 .store
                 .get(&id, &key)
-                .is_some_and(|e| e.owner == Some(owner))
+                .is_none_or(|e| e.owner != Some(owner))
             {
                 continue;
             }

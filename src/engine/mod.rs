@@ -31,6 +31,7 @@ mod background;
 mod durable;
 mod jobs;
 mod reads;
+mod replica;
 mod shared;
 mod writes;
 

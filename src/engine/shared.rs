@@ -133,6 +133,14 @@ pub(super) struct Shared {
 pub const RETRY_MS: u64 = 1000;
 
 impl Shared {
+    /// Forgets everything in flight (the replica starts over); outcomes
+    /// that still arrive match nothing.
+    pub(super) fn reset(&mut self) {
+        let next_seq = self.next_seq;
+        *self = Shared::default();
+        self.next_seq = next_seq;
+    }
+
     fn propose(&mut self, op: Op) -> u64 {
         self.next_seq += 1;
         self.proposals.push(Proposal {
@@ -243,8 +251,9 @@ impl Engine {
         if shared.retry.iter().all(|(at, _)| *at > now) {
             return;
         }
-        let (due, later): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut shared.retry).into_iter().partition(|(at, _)| *at <= now);
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut shared.retry)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
         shared.retry = later;
         for (_, op) in due {
             shared.propose_automatic(op);
@@ -258,7 +267,11 @@ impl Engine {
 
     /// Whether `conn` has a write in flight.
     pub(super) fn writing(&self, conn: ConnId) -> bool {
-        self.shared.is_some() && self.sessions.get(&conn).is_some_and(|s| s.in_flight.is_some())
+        self.shared.is_some()
+            && self
+                .sessions
+                .get(&conn)
+                .is_some_and(|s| s.in_flight.is_some())
     }
 
     /// Takes the shared log's decision on proposal `seq` (from `conn`'s
@@ -276,18 +289,22 @@ impl Engine {
         let Some(conn) = shared.writers.remove(&seq) else {
             return;
         };
-        if !self
+        if self
             .sessions
             .get(&conn)
             .and_then(|s| s.in_flight.as_ref())
-            .is_some_and(|w| w.seq == seq)
+            .is_none_or(|w| w.seq != seq)
         {
             // The writer has gone.
             return;
         }
         match outcome {
             Outcome::Done(rev) => {
-                if let Some(w) = self.sessions.get_mut(&conn).and_then(|s| s.in_flight.as_mut()) {
+                if let Some(w) = self
+                    .sessions
+                    .get_mut(&conn)
+                    .and_then(|s| s.in_flight.as_mut())
+                {
                     w.rev = Some(rev);
                 }
                 if rev <= self.rev {
@@ -338,7 +355,11 @@ impl Engine {
 
     /// The write of `conn` is made and applied here: its reply.
     fn finish_write(&mut self, conn: ConnId, out: &mut (impl Outbound + ?Sized)) {
-        let Some(w) = self.sessions.get_mut(&conn).and_then(|s| s.in_flight.take()) else {
+        let Some(w) = self
+            .sessions
+            .get_mut(&conn)
+            .and_then(|s| s.in_flight.take())
+        else {
             return;
         };
         let rev = w.rev.unwrap_or(0);

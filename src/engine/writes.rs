@@ -48,7 +48,16 @@ impl Engine {
         if self.is_shared() {
             // The shared log decides (and checks `if_rev` itself).
             let value = Some(w.value.get());
-            return self.propose_write(conn, req, w.id, w.key, value, w.if_rev, expires_at, w.ephemeral);
+            return self.propose_write(
+                conn,
+                req,
+                w.id,
+                w.key,
+                value,
+                w.if_rev,
+                expires_at,
+                w.ephemeral,
+            );
         }
         let owner = w.ephemeral.then_some(conn);
         let rev = match self.apply_set(w.id, w.key, w.value.get(), expires_at, owner) {
@@ -130,6 +139,7 @@ impl Engine {
         }
         self.check_set(id, key, value.get())
             .map_err(|(code, message)| StoreError::new(code, message))?;
+        self.refuse_if_shared()?;
         let rev = self.apply_set(id, key, value.get(), None, None)?;
         self.publish(id, key, rev, out);
         Ok(rev)
@@ -143,7 +153,22 @@ impl Engine {
         key: &str,
         out: &mut (impl Outbound + ?Sized),
     ) -> Result<Option<u64>, StoreError> {
+        self.refuse_if_shared()?;
         self.remove_key(id, key, None, out)
+    }
+
+    /// The embedding program's own writes are not proposed to a shared
+    /// log: they would have no reply to wait for, and a revision could not
+    /// be returned. In cluster mode they are refused; a program writes
+    /// there as a client does.
+    fn refuse_if_shared(&self) -> Result<(), StoreError> {
+        if self.is_shared() {
+            return Err(StoreError::new(
+                ErrorCode::Unavailable,
+                "in cluster mode the program's own writes are refused: write through a client connection",
+            ));
+        }
+        Ok(())
     }
 
     /// Removes a key as a change with an optional `reason` ("expired",
@@ -266,6 +291,18 @@ impl Engine {
         }
         self.apply_state(change);
         self.rev = change.rev();
+        // An ephemeral key whose connection closed while its write was in
+        // flight: nobody here will reap it, so it goes now.
+        if let Change::Set {
+            id,
+            key,
+            owner: Some(owner),
+            ..
+        } = *change
+            && !self.sessions.contains_key(&owner)
+        {
+            self.propose_reap(id, key, owner);
+        }
         // A writer's reply before the notification of its own change.
         self.writes_applied(out);
         if let Change::Set { id, key, .. } | Change::Delete { id, key, .. } = *change {

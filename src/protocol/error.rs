@@ -32,6 +32,10 @@ pub enum ErrorCode {
     StoreFull,
     /// The write could not be made durable; it was not applied.
     StorageFailed,
+    /// The shared store (Redis, in cluster mode) cannot be reached, or was
+    /// lost while the write was in flight: the write may or may not have
+    /// been made. Reads go on from this node's copy; retry the write later.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -49,6 +53,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::StoreFull => "store_full",
             ErrorCode::StorageFailed => "storage_failed",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod canary;
 pub mod daemon;
 pub mod peer;
 pub mod proxy;
+pub mod redis;
 pub mod suite;
 
 use std::io::{Read, Write};

@@ -76,6 +76,9 @@ impl Server {
                 self.retire(id, now_ms);
             }
         }
+        // The step's proposals (closed connections' ephemeral keys among
+        // them) go to the shared log before the loop sleeps.
+        self.cluster_step(now);
         if let Err(e) = self.engine.commit_journal() {
             log::error!(
                 "cannot write the log: {e}; stopping without acknowledging this step's changes"

@@ -33,6 +33,8 @@ use crate::hooks::{Context, Hooks, NoHooks};
 use crate::persist::{self, Persistence};
 
 mod accept;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod conns;
 mod lifecycle;
 mod read;
@@ -87,6 +89,9 @@ pub struct Server {
     signals: Option<SignalPipe>,
     stopping: Option<Instant>,
     stopped: bool,
+    /// The link to Redis in cluster mode.
+    #[cfg(feature = "cluster")]
+    cluster: Option<crate::cluster::Cluster>,
 }
 
 /// Milliseconds since the Unix epoch: the engine's clock (TTL deadlines are
@@ -147,6 +152,12 @@ impl Server {
             engine.restored(rev);
             engine.set_journal(Box::new(journal));
         }
+        #[cfg(feature = "cluster")]
+        let cluster = cluster::link(&config)?;
+        #[cfg(feature = "cluster")]
+        if cluster.is_some() {
+            engine.share();
+        }
         let poll = Poll::new()?;
         let acceptor = Acceptor::bind(addr, poll.registry(), LISTENER)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -183,9 +194,10 @@ impl Server {
         } else {
             "authentication off (open: anyone who reaches the port may read and write)"
         };
-        let data = match &config.data_dir {
-            Some(dir) => format!("data in {} (fsync {})", dir.display(), config.fsync),
-            None => "data in memory only".to_string(),
+        let data = match (&config.data_dir, &config.redis) {
+            (Some(dir), _) => format!("data in {} (fsync {})", dir.display(), config.fsync),
+            (None, Some(_)) => "data in Redis, a copy in memory".to_string(),
+            (None, None) => "data in memory only".to_string(),
         };
         let changed = config.changed();
         let limits = if changed.is_empty() {
@@ -215,6 +227,8 @@ impl Server {
             signals: None,
             stopping: None,
             stopped: false,
+            #[cfg(feature = "cluster")]
+            cluster,
         };
         // The counters describe the recovered store before the first step.
         server.flags.publish(server.stats());
@@ -356,6 +370,10 @@ impl Server {
             match token {
                 LISTENER => self.acceptor.set_ready(),
                 WAKER => {}
+                #[cfg(feature = "cluster")]
+                cluster::REDIS_CMD | cluster::REDIS_FEED => {
+                    self.cluster_ready(token, now, now_ms);
+                }
                 SIGNALS => {
                     if self.signals.as_mut().is_some_and(SignalPipe::drain) {
                         info!("signal received, shutting down");
@@ -384,6 +402,7 @@ impl Server {
         let (engine, mut out) = self.out();
         let background = engine.background(now_ms, &mut out);
         activity.expired = background.expired;
+        self.cluster_step(now);
         self.resume_finished();
         if now >= self.next_tick {
             self.tick(now);
@@ -464,11 +483,28 @@ impl Server {
         if let Some(at) = self.engine.next_deadline() {
             sooner(now + Duration::from_millis(at.saturating_sub(unix_ms())));
         }
+        if let Some(t) = self.cluster_deadline() {
+            sooner(t);
+        }
         let timer = until.map(|t| t.saturating_duration_since(now));
         match (timeout, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+/// Without cluster mode: one node, always serving.
+#[cfg(not(feature = "cluster"))]
+impl Server {
+    fn serving(&self) -> bool {
+        true
+    }
+
+    fn cluster_step(&mut self, _now: Instant) {}
+
+    fn cluster_deadline(&self) -> Option<Instant> {
+        None
     }
 }
 

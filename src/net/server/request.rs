@@ -73,6 +73,11 @@ impl Server {
                     now,
                 );
             }
+            Route::Upgrade { .. } if !self.serving() => {
+                debug!("{peer}: WebSocket refused while the store is loading from Redis");
+                self.conns
+                    .respond(slot, &http::error(http::Status::Unavailable), now);
+            }
             Route::Upgrade { accept, protocol } => {
                 let open = OpenRequest {
                     conn: id,

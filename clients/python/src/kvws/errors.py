@@ -11,7 +11,7 @@ class KvwsError(Exception):
     Server codes: ``bad_request``, ``conflict``, ``too_large``,
     ``too_many_keys``, ``too_many_subscriptions``, ``store_full``,
     ``unauthenticated``, ``invalid_token``, ``token_expired``, ``forbidden``,
-    ``storage_failed``. The client's own: ``connect_failed``,
+    ``storage_failed``, ``unavailable``. The client's own: ``connect_failed``,
     ``connection_lost``, ``timeout``, ``closed``, ``protocol``.
     """
 
