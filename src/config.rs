@@ -152,6 +152,15 @@ pub struct Config {
     /// The prefix of every Redis key kvws uses (`PREFIX:data`, ...), so
     /// that several stores share one Redis. Default `kvws`.
     pub redis_prefix: String,
+    /// A PEM file with the server's certificate chain, its own certificate
+    /// first. With [`Config::tls_key`] the port serves TLS (`https://` and
+    /// `wss://`) instead of plain HTTP. Default `None`. Needs the `tls`
+    /// cargo feature; read at start and again by
+    /// [`Server::reload`](crate::Server::reload).
+    pub tls_cert: Option<PathBuf>,
+    /// A PEM file with the private key of [`Config::tls_cert`] (PKCS#8,
+    /// PKCS#1 or SEC1). Default `None`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -188,6 +197,8 @@ impl Default for Config {
             compact_factor: 2,
             redis: None,
             redis_prefix: "kvws".to_string(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -268,9 +279,22 @@ setters! {
     redis: Option<String>,
     /// Sets [`Config::redis_prefix`].
     redis_prefix: String,
+    /// Sets [`Config::tls_cert`].
+    tls_cert: Option<PathBuf>,
+    /// Sets [`Config::tls_key`].
+    tls_key: Option<PathBuf>,
 }
 
 impl Config {
+    /// Serves TLS with the certificate chain in `cert` and its key in `key`
+    /// (both PEM; see [`Config::tls_cert`]).
+    #[must_use]
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls_cert = Some(cert.into());
+        self.tls_key = Some(key.into());
+        self
+    }
+
     /// Sets [`Config::host`].
     #[must_use]
     pub fn host(mut self, host: impl Into<String>) -> Self {
@@ -409,6 +433,16 @@ impl Config {
         }
         if let Some(url) = &self.redis {
             self.validate_cluster(url)?;
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err("--tls-cert and --tls-key go together: give both, or neither".into());
+            }
+            _ if cfg!(not(feature = "tls")) => {
+                return Err("--tls-cert: this build has no TLS (the `tls` cargo feature)".into());
+            }
+            _ => {}
         }
         for host in &self.allowed_hosts {
             if !crate::net::origin::is_host_pattern(host) {

@@ -27,7 +27,11 @@
 //! disk  persist        write-ahead log, snapshots, recovery, compaction;
 //!                      writes changes down, hands recovered ones back
 //! shell net            the poll loop (Server: acceptor, connection set,
-//!                      engine), connections and their wire, HTTP, signals
+//!                      engine), connections and their wire, HTTP, signals,
+//!                      reloading
+//!       tls            TLS (the `tls` feature): certificates from PEM
+//!                      files, the roots clients trust, TLS over a
+//!                      non-blocking socket for the loops
 //!       hooks          callbacks into an embedding program
 //! faces client         a blocking client library
 //!       cli, load      the `kvws` command line and its load generator
@@ -123,6 +127,8 @@ pub mod persist;
 pub mod protocol;
 pub mod store;
 mod subscriptions;
+#[cfg(feature = "tls")]
+mod tls;
 
 /// The HTTP side of the port: reading a request head, and the checks a
 /// request passes before it is served (for embedders, tools and fuzzing).
@@ -141,5 +147,5 @@ pub use engine::StoreError;
 pub use hooks::{Context, CustomMessage, Hooks, HttpRequest, NoHooks, OpenRequest, Refusal};
 pub use net::control::{Handle, Stats};
 pub use net::response::Response;
-pub use net::server::{Activity, Server};
+pub use net::server::{Activity, Reload, Server};
 pub use protocol::ErrorCode;

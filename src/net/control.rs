@@ -1,12 +1,15 @@
 //! Reaching a running server from elsewhere: another thread (a [`Handle`])
-//! or a signal (SIGINT, SIGTERM).
+//! or a signal (SIGINT and SIGTERM stop it, SIGHUP reloads it).
 //!
 //! Both end in the poll loop as an ordinary readiness event: the handle
 //! through a mio [`Waker`], signals through a self-pipe that `signal-hook`
 //! writes to from the handler (the only async-signal-safe way to wake a
-//! poller). No extra thread is involved.
+//! poller). No extra thread is involved. One pipe serves every signal; what
+//! each one asks for is an atomic flag that its handler sets before it
+//! writes to the pipe, so the loop, woken by the byte, finds the flag set.
 
 use std::io::{self, Read};
+use std::os::raw::c_int;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -99,35 +102,82 @@ impl Flags {
     }
 }
 
-/// The read end of the signal self-pipe, registered with the poller.
+/// What the signals that arrived ask of the loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Signalled {
+    /// SIGINT or SIGTERM: shut down gracefully.
+    pub stop: bool,
+    /// SIGHUP: reload (see `Server::reload`).
+    pub reload: bool,
+}
+
+/// What a signal is routed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Shut down.
+    Stop,
+    /// Reload.
+    Reload,
+}
+
+/// The signal self-pipe, its read end registered with the poller.
 pub(crate) struct SignalPipe {
     read: UnixStream,
+    write: StdUnixStream,
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+    /// Signals already routed here, so that routing one twice is harmless.
+    routed: Vec<c_int>,
 }
 
 impl SignalPipe {
-    /// Routes SIGINT and SIGTERM to a pipe registered under `token`.
-    pub(crate) fn install(registry: &Registry, token: Token) -> io::Result<Self> {
+    /// A pipe registered under `token`, with no signal routed to it yet.
+    pub(crate) fn new(registry: &Registry, token: Token) -> io::Result<Self> {
         let (read, write) = StdUnixStream::pair()?;
         read.set_nonblocking(true)?;
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::low_level::pipe::register(signal, write.try_clone()?)?;
-        }
+        write.set_nonblocking(true)?;
         let mut read = UnixStream::from_std(read);
         registry.register(&mut read, token, Interest::READABLE)?;
-        Ok(SignalPipe { read })
+        Ok(SignalPipe {
+            read,
+            write,
+            stop: Arc::default(),
+            reload: Arc::default(),
+            routed: Vec::new(),
+        })
     }
 
-    /// Empties the pipe; returns whether a signal arrived.
-    pub(crate) fn drain(&mut self) -> bool {
+    /// Routes `signal` to `action`: from now on it sets the action's flag
+    /// and wakes the loop instead of doing what it does by default.
+    pub(crate) fn route(&mut self, signal: c_int, action: Action) -> io::Result<()> {
+        if self.routed.contains(&signal) {
+            return Ok(());
+        }
+        let flag = match action {
+            Action::Stop => &self.stop,
+            Action::Reload => &self.reload,
+        };
+        // signal-hook runs a signal's actions in the order they were
+        // registered: the flag is set before the byte wakes the loop.
+        signal_hook::flag::register(signal, flag.clone())?;
+        signal_hook::low_level::pipe::register(signal, self.write.try_clone()?)?;
+        self.routed.push(signal);
+        Ok(())
+    }
+
+    /// Empties the pipe; returns what the signals since the last call ask.
+    pub(crate) fn drain(&mut self) -> Signalled {
         let mut buf = [0u8; 64];
-        let mut got = false;
         loop {
             match self.read.read(&mut buf) {
-                Ok(0) => return got,
-                Ok(_) => got = true,
+                Ok(n) if n > 0 => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return got,
+                _ => break,
             }
+        }
+        Signalled {
+            stop: self.stop.swap(false, Ordering::SeqCst),
+            reload: self.reload.swap(false, Ordering::SeqCst),
         }
     }
 }

@@ -8,4 +8,5 @@ pub mod origin;
 pub mod outbox;
 pub mod response;
 pub mod server;
+pub mod socket;
 pub mod wire;

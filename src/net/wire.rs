@@ -28,9 +28,49 @@ use super::outbox::Outbox;
 
 /// What a connection needs of its stream: bytes both ways, and a way to end
 /// the writing side (a socket's `shutdown`) while still reading.
+///
+/// The other methods are for a stream with a layer of its own between the
+/// socket and the connection (TLS): a plain socket keeps their defaults.
 pub(crate) trait Stream: Read + Write {
     /// Says the last byte has been written.
     fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// Starts a turn of reads: a stream with a budget of its own renews it.
+    fn new_turn(&mut self) {}
+
+    /// Whether the last read stopped on the stream's own budget rather than
+    /// finding the socket dry: more may be waiting, and no readiness event
+    /// will say so.
+    fn stopped_early(&self) -> bool {
+        false
+    }
+
+    /// Whether the stream may hold input it has read from the socket and
+    /// not yet handed over.
+    fn holds_input(&self) -> bool {
+        false
+    }
+
+    /// Bytes the stream itself holds for the socket (encrypted records).
+    fn pending_output(&self) -> usize {
+        0
+    }
+
+    /// Writes those: `Ok(true)` when none are left.
+    fn flush_pending(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// Whether an HTTP response can be sent over it yet (not while a TLS
+    /// handshake is in progress).
+    fn can_answer(&self) -> bool {
+        true
+    }
+
+    /// Whether the peer spoke plain HTTP where TLS was expected.
+    fn spoke_plaintext(&self) -> bool {
+        false
+    }
 }
 
 impl Stream for mio::net::TcpStream {
@@ -236,7 +276,7 @@ pub struct Wire<S> {
     closing: bool,
 }
 
-impl<S: Read + Write> Wire<S> {
+impl<S: Stream> Wire<S> {
     /// Wraps a socket; `early` holds bytes already read past the HTTP head.
     pub fn new(sock: S, early: Vec<u8>) -> Self {
         Wire {
@@ -278,6 +318,7 @@ impl<S: Read + Write> Wire<S> {
         self.trust_short_reads = short_read_drains;
         self.budget = budget;
         self.budget_spent = false;
+        self.sock.new_turn();
         let own = std::mem::take(&mut self.input);
         self.input = std::mem::take(shared);
         if self.input.buf.len() < SHARED_READ_BUFFER {
@@ -308,7 +349,7 @@ impl<S: Read + Write> Wire<S> {
 
     /// Whether bytes already read from the socket wait to be parsed.
     pub fn has_buffered_input(&self) -> bool {
-        !self.input.is_empty()
+        !self.input.is_empty() || self.sock.holds_input()
     }
 
     /// Data bytes handed to tungstenite since [`Wire::message_done`]: about
@@ -341,7 +382,7 @@ impl<S: Read + Write> Wire<S> {
     }
 }
 
-impl<S: Read + Write> Read for Wire<S> {
+impl<S: Stream> Read for Wire<S> {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         if self.budget == 0 {
             // Outside a round the budget is zero too: nothing is read then.
@@ -352,8 +393,17 @@ impl<S: Read + Write> Read for Wire<S> {
             if std::mem::take(&mut self.drained) {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            let n = read_retrying(&mut self.sock, &mut self.input.buf)?;
-            self.drained = self.trust_short_reads && n > 0 && n < self.input.buf.len();
+            let read = read_retrying(&mut self.sock, &mut self.input.buf);
+            if self.sock.stopped_early() {
+                // Its own budget ran out, not the socket: read again later
+                // in the step, as when ours runs out.
+                self.budget_spent = true;
+                self.drained = true;
+            }
+            let n = read?;
+            if !self.sock.stopped_early() {
+                self.drained = self.trust_short_reads && n > 0 && n < self.input.buf.len();
+            }
             self.input.start = 0;
             self.input.end = n;
             if n == 0 {
@@ -364,7 +414,7 @@ impl<S: Read + Write> Read for Wire<S> {
     }
 }
 
-impl<S: Read + Write> Write for Wire<S> {
+impl<S: Stream> Write for Wire<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if !self.closing && self.out.len() >= self.control_cap {
             return Err(io::ErrorKind::WouldBlock.into());

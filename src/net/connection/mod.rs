@@ -28,11 +28,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocket, WebSocketConfig};
 
 use super::http::{self, HeadError, Status};
+use super::socket::Socket;
 use super::wire::{Stream, Wire};
 use crate::conn_id::ConnId;
 
@@ -102,6 +102,8 @@ pub(crate) enum Idle {
 pub(crate) enum HeadStatus {
     /// More bytes are needed.
     Waiting,
+    /// More may be there already: the stream stopped on its own budget.
+    More,
     /// A complete head.
     Complete(Box<http::Request>),
     /// An invalid or oversized head: answer with this status.
@@ -145,7 +147,7 @@ enum State<S> {
 }
 
 /// One client.
-pub(crate) struct Connection<S = TcpStream> {
+pub(crate) struct Connection<S = Socket> {
     id: ConnId,
     peer: SocketAddr,
     state: State<S>,
@@ -256,14 +258,23 @@ impl<S: Stream> Connection<S> {
         }
     }
 
-    /// Bytes waiting to be written.
+    /// Bytes waiting to be written (in its queue, and in its stream's own
+    /// buffer: TLS records).
     pub fn queued(&self) -> usize {
-        self.wire().map_or(0, |w| w.out.len())
+        self.wire()
+            .map_or(0, |w| w.out.len() + w.sock.pending_output())
     }
 
     /// Queued bytes held in its own buffers (shared frames not counted).
     pub fn owned_output(&self) -> usize {
-        self.wire().map_or(0, |w| w.out.owned())
+        self.wire()
+            .map_or(0, |w| w.out.owned() + w.sock.pending_output())
+    }
+
+    /// Whether an HTTP response can be sent to it (not before its TLS
+    /// handshake is done: there is nothing to send it over).
+    pub fn can_answer(&self) -> bool {
+        self.wire().is_some_and(|w| w.sock.can_answer())
     }
 
     /// Bytes of a message being received but not complete yet.
@@ -316,6 +327,7 @@ impl<S: Stream> Connection<S> {
         let State::Head { wire, buf } = &mut self.state else {
             return HeadStatus::Waiting;
         };
+        wire.sock.new_turn();
         let mut chunk = [0u8; 2048];
         loop {
             let want = chunk
@@ -325,7 +337,18 @@ impl<S: Stream> Connection<S> {
                 Ok(0) => return HeadStatus::Gone,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return HeadStatus::Waiting,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return if wire.sock.stopped_early() {
+                        HeadStatus::More
+                    } else {
+                        HeadStatus::Waiting
+                    };
+                }
+                Err(_) if wire.sock.spoke_plaintext() => {
+                    return HeadStatus::Invalid(Status::BadRequest(
+                        "this port speaks TLS: use https:// or wss://",
+                    ));
+                }
                 Err(_) => return HeadStatus::Gone,
             }
             match http::parse_head(buf) {
@@ -462,7 +485,7 @@ impl<S: Stream> Connection<S> {
             }
         };
         let before = wire.out.len();
-        let done = wire.out.write_to(&mut wire.sock)?;
+        let done = wire.out.write_to(&mut wire.sock)? && wire.sock.flush_pending()?;
         let wrote = before - wire.out.len();
         if let Some(shut) = shut
             && done

@@ -35,8 +35,10 @@ impl<S: Stream> Connection<S> {
     /// Starts a round of reads that may take `budget` bytes from the
     /// socket. `short_read_drains`: see [`Wire::begin_round`].
     pub fn begin_round(&mut self, shared: &mut InBuf, short_read_drains: bool, budget: usize) {
-        if let State::Open { ws, .. } = &mut self.state {
-            ws.get_mut().begin_round(shared, short_read_drains, budget);
+        match &mut self.state {
+            State::Open { ws, .. } => ws.get_mut().begin_round(shared, short_read_drains, budget),
+            State::Draining { wire, .. } => wire.sock.new_turn(),
+            _ => {}
         }
     }
 
@@ -134,6 +136,11 @@ impl<S: Stream> Connection<S> {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The stream's own budget: the round goes on to its end,
+                // and the connection is read again after the others.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && wire.sock.stopped_early() => {
+                    return Next::Other;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Blocked,
                 Err(_) => return Next::End(Ending::Drop),
             }

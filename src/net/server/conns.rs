@@ -11,7 +11,6 @@ use std::io;
 use std::time::Instant;
 
 use log::{debug, warn};
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -19,6 +18,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use crate::conn_id::ConnId;
 use crate::engine::Outbound;
 use crate::net::connection::{Connection, Ending, Limits, Phase};
+use crate::net::socket::Socket;
 use crate::protocol::frame::{self, FrameRef};
 
 /// One slot: the connection and where it stands in the server's lists.
@@ -94,7 +94,7 @@ impl Connections {
     pub fn insert(
         &mut self,
         registry: &Registry,
-        mut sock: TcpStream,
+        mut sock: Socket,
         peer: std::net::SocketAddr,
         now: Instant,
         handshake_timeout: std::time::Duration,
@@ -191,8 +191,13 @@ impl Connections {
         }
     }
 
-    /// Answers an HTTP request with `response` and closes.
+    /// Answers an HTTP request with `response` and closes. A connection
+    /// still in its TLS handshake has nothing to carry an answer: it is
+    /// dropped (answering would first cost the handshake).
     pub fn respond(&mut self, slot: usize, response: &[u8], now: Instant) {
+        if self.get(slot).is_some_and(|c| !c.can_answer()) {
+            return self.end(slot, Ending::Drop, now);
+        }
         let timeout = self.close_timeout;
         self.with(slot, |c| c.respond(response, now, timeout));
     }

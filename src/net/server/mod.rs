@@ -23,7 +23,7 @@ use log::info;
 use mio::{Events, Poll, Token, Waker};
 
 use super::connection::{Batch, Limits};
-use super::control::{Flags, Handle, SignalPipe, Stats};
+use super::control::{Action, Flags, Handle, SignalPipe, Stats};
 use super::http::{self, Status};
 use super::wire::{InBuf, SHARED_READ_BUFFER};
 use crate::config::Config;
@@ -38,10 +38,13 @@ mod cluster;
 mod conns;
 mod lifecycle;
 mod read;
+mod reload;
 mod request;
+mod tls;
 
 use accept::Acceptor;
 use conns::{Connections, Out};
+pub use reload::Reload;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -87,6 +90,9 @@ pub struct Server {
     flags: Arc<Flags>,
     waker: Arc<Waker>,
     signals: Option<SignalPipe>,
+    /// TLS for new connections, when the port serves it; the handshakes
+    /// of this step.
+    tls: tls::Tls,
     stopping: Option<Instant>,
     stopped: bool,
     /// The link to Redis in cluster mode.
@@ -135,6 +141,7 @@ impl Server {
             );
             return Err(io::Error::new(io::ErrorKind::PermissionDenied, message));
         }
+        let tls = tls::Tls::load(&config)?;
         // The data first: a server that cannot recover never listens.
         let seed = config.start_revision.unwrap_or_else(clock_revision);
         let mut engine = Engine::new(&config, seed);
@@ -185,10 +192,12 @@ impl Server {
             authenticated
         };
         info!(
-            "kvws {} listening on http://{}/",
+            "kvws {} listening on {}://{}/",
             env!("CARGO_PKG_VERSION"),
+            if tls.is_on() { "https" } else { "http" },
             acceptor.local_addr()
         );
+        tls.log_start();
         let auth = if config.secret.is_some() {
             "authentication on"
         } else {
@@ -225,6 +234,7 @@ impl Server {
             flags: Arc::new(Flags::default()),
             waker,
             signals: None,
+            tls,
             stopping: None,
             stopped: false,
             #[cfg(feature = "cluster")]
@@ -247,8 +257,18 @@ impl Server {
 
     /// Shuts down gracefully on SIGINT or SIGTERM (for daemons).
     pub fn shutdown_on_signals(&mut self) -> io::Result<()> {
-        self.signals = Some(SignalPipe::install(self.poll.registry(), SIGNALS)?);
-        Ok(())
+        self.route_signal(signal_hook::consts::SIGINT, Action::Stop)?;
+        self.route_signal(signal_hook::consts::SIGTERM, Action::Stop)
+    }
+
+    fn route_signal(&mut self, signal: std::os::raw::c_int, action: Action) -> io::Result<()> {
+        let pipe = match &mut self.signals {
+            Some(pipe) => pipe,
+            None => self
+                .signals
+                .insert(SignalPipe::new(self.poll.registry(), SIGNALS)?),
+        };
+        pipe.route(signal, action)
     }
 
     /// Whether a shutdown has completed: every connection is gone.
@@ -352,6 +372,7 @@ impl Server {
         }
         let now = Instant::now();
         let now_ms = unix_ms();
+        self.new_handshake_step();
         let ready: Vec<(Token, Readable, bool)> = self
             .events
             .iter()
@@ -375,7 +396,12 @@ impl Server {
                     self.cluster_ready(token, now, now_ms);
                 }
                 SIGNALS => {
-                    if self.signals.as_mut().is_some_and(SignalPipe::drain) {
+                    let signalled = self.signals.as_mut().map(SignalPipe::drain);
+                    if signalled.is_some_and(|s| s.reload) {
+                        info!("SIGHUP received, reloading");
+                        self.reload();
+                    }
+                    if signalled.is_some_and(|s| s.stop) {
                         info!("signal received, shutting down");
                         self.flags.request_shutdown();
                     }
@@ -439,11 +465,15 @@ impl Server {
         let mut fresh = Vec::new();
         let (conns, registry) = (&mut self.conns, self.poll.registry());
         let (max, timeout) = (self.config.max_connections, self.config.handshake_timeout);
+        let tls = &self.tls;
         let accepted = self.acceptor.accept(now, |sock, peer| {
             if conns.len() >= max + slack {
                 log::debug!("{peer}: dropped, far over the connection limit");
                 return;
             }
+            let Some(sock) = tls.wrap(sock, peer) else {
+                return;
+            };
             match conns.insert(registry, sock, peer, now, timeout) {
                 Ok(slot) => fresh.push(slot),
                 Err(e) => log::warn!("{peer}: cannot register socket: {e}"),
@@ -467,7 +497,11 @@ impl Server {
             let (engine, out) = self.out();
             engine.has_work(&out)
         };
-        if busy || self.conns.has_pending() || self.conns.has_retired() || self.acceptor.has_more()
+        if busy
+            || self.conns.has_pending()
+            || self.conns.has_retired()
+            || self.acceptor.has_more()
+            || self.tls.has_deferred()
         {
             return Some(Duration::ZERO);
         }

@@ -69,6 +69,11 @@ impl Server {
             return 0;
         };
         match conn.phase() {
+            #[cfg(feature = "tls")]
+            Phase::Head if !conn.can_answer() => {
+                self.read_handshake(slot, now, now_ms);
+                0
+            }
             Phase::Head => {
                 self.read_head(slot, now, now_ms);
                 0
@@ -80,12 +85,13 @@ impl Server {
         }
     }
 
-    fn read_head(&mut self, slot: usize, now: Instant, now_ms: u64) {
+    pub(super) fn read_head(&mut self, slot: usize, now: Instant, now_ms: u64) {
         let Some(status) = self.conns.get_mut(slot).map(|c| c.read_head()) else {
             return;
         };
         match status {
             HeadStatus::Waiting => {}
+            HeadStatus::More => self.conns.read_again(slot),
             HeadStatus::Complete(req) => self.on_request(slot, &req, now, now_ms),
             HeadStatus::Invalid(status) => self.conns.respond(slot, &http::error(status), now),
             HeadStatus::Gone => self.conns.end(slot, Ending::Drop, now),
