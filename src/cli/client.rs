@@ -66,6 +66,8 @@ pub(super) fn common_options(o: &mut Options) {
     o.optopt("", "timeout", timeout, "TIME");
     let level = "error, warn, info, debug or trace (default warn)";
     o.optopt("l", "log-level", level, "LEVEL");
+    let ca = "for wss://: trust the CA (or self-signed certificate) in FILE, PEM, instead of the system's roots";
+    o.optopt("", "ca-file", ca, "FILE");
 }
 
 /// The common options, read; also sets up logging.
@@ -97,9 +99,11 @@ impl Common {
         let token = m
             .opt_str("token")
             .or_else(|| std::env::var("KVWS_TOKEN").ok());
+        let mut options = ConnectOptions::timeout(timeout);
+        options.ca_file = m.opt_str("ca-file").map(Into::into);
         Ok(Common {
             token: token.filter(|t| !t.is_empty()),
-            options: ConnectOptions::timeout(timeout),
+            options,
         })
     }
 }

@@ -118,6 +118,12 @@ fn options() -> Options {
         "the server's process id: report its memory (VmRSS) and CPU use",
         "PID",
     );
+    o.optopt(
+        "",
+        "ca-file",
+        "for wss://: trust the CA (or self-signed certificate) in FILE, PEM, instead of the system's roots",
+        "FILE",
+    );
     o.optflag("", "json", "print one JSON object instead of the summary");
     o
 }
@@ -136,8 +142,8 @@ fn usage(program: &str, opts: &Options) -> String {
          conns     N connections with one subscription each, held for the duration:\n            \
          with --pid, the server's memory per connection (start the server\n            \
          afresh: memory freed by earlier runs stays with its allocator)\n\n\
-         URL: ws://HOST:PORT/ (kvws, or any server speaking its protocol) or\n\
-         redis://HOST:PORT (SET/GET, SUBSCRIBE/PUBLISH over RESP).\n\
+         URL: ws://HOST:PORT/ or wss://HOST:PORT/ (kvws, or any server speaking\n\
+         its protocol) or redis://HOST:PORT (SET/GET, SUBSCRIBE/PUBLISH over RESP).\n\
          Sizes take k, M, G; times take ms, s, m, h.\n\
          Exit status: 0 no errors, 1 errors seen or the server failed, 2 usage error.\n\
          Example: {program} load reqresp ws://127.0.0.1:8080/ -c 50 --duration 10s"
@@ -192,6 +198,12 @@ fn config(m: &Matches) -> Result<(LoadConfig, std::time::Duration, std::time::Du
     c.timeout = duration("timeout", c.timeout.as_secs())?;
     if let Some(id) = m.opt_str("id") {
         c.id = id;
+    }
+    if let Some(ca) = m.opt_str("ca-file") {
+        if !matches!(c.target, Target::Ws { tls: true, .. }) {
+            return Err("--ca-file applies to wss:// URLs".into());
+        }
+        c.ca_file = Some(ca.into());
     }
     if let Some(pid) = m.opt_str("pid") {
         let pid = pid

@@ -1,4 +1,5 @@
-//! `kvws [serve]`: run the server as a daemon until SIGINT or SIGTERM.
+//! `kvws [serve]`: run the server as a daemon until SIGINT or SIGTERM;
+//! SIGHUP reloads what it reads from files (see `Server::reload`).
 
 use getopts::{Matches, Options};
 use log::{LevelFilter, info, warn};
@@ -171,6 +172,18 @@ fn options() -> Options {
         "also answer requests for host NAME (.domain for its subdomains, or *); without authentication only IP addresses and localhost are answered; repeatable",
         "NAME",
     );
+    o.optopt(
+        "",
+        "tls-cert",
+        "serve TLS (https://, wss://) with the certificate chain in FILE (PEM, the server's first); reread on SIGHUP",
+        "FILE",
+    );
+    o.optopt(
+        "",
+        "tls-key",
+        "the private key of --tls-cert (PEM); reread on SIGHUP",
+        "FILE",
+    );
     o.optflag(
         "",
         "insecure-open",
@@ -280,6 +293,8 @@ fn config(m: &Matches) -> Result<Config, String> {
     c.allowed_origins = m.opt_strs("allow-origin");
     c.allowed_hosts = m.opt_strs("allow-host");
     c.insecure_open = m.opt_present("insecure-open");
+    c.tls_cert = get("tls-cert").map(Into::into);
+    c.tls_key = get("tls-key").map(Into::into);
     c.data_dir = get("data-dir").map(Into::into);
     if let Some(when) = get("fsync") {
         c.fsync = when.parse().map_err(|e| format!("--fsync: {e}"))?;
@@ -348,11 +363,19 @@ pub fn run(program: &str, args: &[String]) -> i32 {
             return 1;
         }
     };
-    if let Err(e) = server.shutdown_on_signals() {
+    if let Err(e) = server
+        .shutdown_on_signals()
+        .and_then(|()| server.reload_on_sighup())
+    {
         warn!("cannot install signal handlers: {e}");
     }
+    let scheme = if server.serves_tls() {
+        "https"
+    } else {
+        "http"
+    };
     info!(
-        "open http://{}/ in a browser for the test page",
+        "open {scheme}://{}/ in a browser for the test page",
         server.local_addr()
     );
     match server.run() {

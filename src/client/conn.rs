@@ -19,7 +19,6 @@
 //! the [`Subscriber`](super::Subscriber)'s job).
 
 use std::collections::VecDeque;
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use log::{debug, trace};
@@ -29,6 +28,7 @@ use super::connect::{ConnectOptions, is_timeout, open, time_left};
 use super::error::{Error, Result};
 use super::message::Incoming;
 use super::reply::Event;
+use super::stream::ClientStream;
 
 /// Requests that timed out, remembered so that their late replies are
 /// dropped rather than taken for events.
@@ -36,7 +36,7 @@ const LATE_REPLIES: usize = 64;
 
 /// A blocking connection to a kvws server.
 pub struct Client {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<ClientStream>,
     url: String,
     options: ConnectOptions,
     next_req: u64,
@@ -47,7 +47,8 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url` (`ws://host:port/`) with the default timeouts.
+    /// Connects to `url` (`ws://host:port/`, or `wss://` for TLS trusting
+    /// the system's roots) with the default timeouts.
     pub fn connect(url: &str) -> Result<Client> {
         Self::connect_with(url, &ConnectOptions::default())
     }
@@ -205,7 +206,7 @@ impl Client {
 
     fn write(&mut self, msg: Message) -> Result<()> {
         let timeout = Some(self.options.request_timeout.max(Duration::from_millis(1)));
-        if let Err(e) = self.ws.get_ref().set_write_timeout(timeout) {
+        if let Err(e) = self.ws.get_ref().tcp().set_write_timeout(timeout) {
             return Err(self.fail(Error::lost(e.to_string())));
         }
         match self.ws.send(msg) {
@@ -227,7 +228,7 @@ impl Client {
                 d.saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(1))
             });
-            if let Err(e) = self.ws.get_ref().set_read_timeout(timeout) {
+            if let Err(e) = self.ws.get_ref().tcp().set_read_timeout(timeout) {
                 return Err(self.fail(Error::lost(e.to_string())));
             }
             let text = match self.ws.read() {
@@ -243,7 +244,7 @@ impl Client {
                     // tungstenite has queued the answer: send it, and end the
                     // TCP connection too (the server waits for that).
                     let _ = self.ws.flush();
-                    let _ = self.ws.get_ref().shutdown(std::net::Shutdown::Both);
+                    let _ = self.ws.get_ref().tcp().shutdown(std::net::Shutdown::Both);
                     let (code, reason) = match frame {
                         Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
                         None => (None, String::new()),
@@ -288,13 +289,14 @@ impl Client {
         let _ = self
             .ws
             .get_ref()
+            .tcp()
             .set_write_timeout(Some(Duration::from_secs(1)));
         if self.ws.close(None).is_err() {
             return;
         }
         let deadline = Instant::now() + self.options.request_timeout;
         while let Some(left) = time_left(deadline) {
-            let _ = self.ws.get_ref().set_read_timeout(Some(left));
+            let _ = self.ws.get_ref().tcp().set_read_timeout(Some(left));
             match self.ws.read() {
                 Ok(_) => continue,
                 Err(tungstenite::Error::Io(e)) if is_timeout(&e) => continue,
@@ -312,6 +314,7 @@ impl Drop for Client {
             let _ = self
                 .ws
                 .get_ref()
+                .tcp()
                 .set_write_timeout(Some(Duration::from_secs(1)));
             let _ = self.ws.close(None);
         }

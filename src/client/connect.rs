@@ -1,6 +1,7 @@
 //! Opening a connection within a deadline: resolve the name, connect the
-//! TCP socket (each address in turn, within the time left), then the
-//! WebSocket handshake with the socket's timeouts set to the time left.
+//! TCP socket (each address in turn, within the time left), the TLS
+//! handshake for `wss://`, then the WebSocket handshake, with the socket's
+//! timeouts set to the time left.
 //!
 //! tungstenite's `connect` would do the first two steps, but it needs the
 //! `url` crate and has no deadline; so the socket is connected here and
@@ -8,15 +9,18 @@
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tungstenite::WebSocket;
 use tungstenite::handshake::HandshakeError;
 
 use super::error::{Error, Result};
+use super::stream::ClientStream;
 use super::url::Endpoint;
 
-/// How long to connect and to wait for replies.
+/// How long to connect and to wait for replies, and whom to trust for
+/// `wss://`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// Time to resolve, connect and finish the WebSocket handshake.
@@ -25,6 +29,10 @@ pub struct ConnectOptions {
     /// Time to wait for the reply to a request (and for a write to go
     /// through). Default 5 s.
     pub request_timeout: Duration,
+    /// For `wss://`: a PEM file with the certificates to trust instead of
+    /// the system's roots (a private CA, or the server's self-signed
+    /// certificate). Default `None`: the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ConnectOptions {
@@ -32,6 +40,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
+            ca_file: None,
         }
     }
 }
@@ -42,12 +51,21 @@ impl ConnectOptions {
         ConnectOptions {
             connect_timeout: timeout,
             request_timeout: timeout,
+            ca_file: None,
         }
+    }
+
+    /// Trusts the certificates in `path` for `wss://` (see
+    /// [`ConnectOptions::ca_file`]).
+    #[must_use]
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
     }
 }
 
 /// Opens a WebSocket to `url` within `options.connect_timeout`.
-pub(crate) fn open(url: &str, options: &ConnectOptions) -> Result<WebSocket<TcpStream>> {
+pub(crate) fn open(url: &str, options: &ConnectOptions) -> Result<WebSocket<ClientStream>> {
     let endpoint = Endpoint::parse(url)?;
     let deadline = Instant::now() + options.connect_timeout;
     let fail = |reason: String| Error::Connect {
@@ -79,6 +97,11 @@ pub(crate) fn open(url: &str, options: &ConnectOptions) -> Result<WebSocket<TcpS
         .and_then(|()| stream.set_read_timeout(Some(left)))
         .and_then(|()| stream.set_write_timeout(Some(left)));
     setup.map_err(|e| fail(e.to_string()))?;
+    let stream = if endpoint.secure {
+        secure(stream, &endpoint, options).map_err(fail)?
+    } else {
+        ClientStream::Plain(stream)
+    };
     match tungstenite::client(endpoint.url(), stream) {
         Ok((ws, _response)) => Ok(ws),
         Err(HandshakeError::Interrupted(_)) => {
@@ -89,6 +112,24 @@ pub(crate) fn open(url: &str, options: &ConnectOptions) -> Result<WebSocket<TcpS
         }
         Err(HandshakeError::Failure(e)) => Err(fail(e.to_string())),
     }
+}
+
+#[cfg(feature = "tls")]
+fn secure(
+    tcp: TcpStream,
+    endpoint: &Endpoint,
+    options: &ConnectOptions,
+) -> std::result::Result<ClientStream, String> {
+    super::stream::secure(tcp, &endpoint.host, options.ca_file.as_deref())
+}
+
+#[cfg(not(feature = "tls"))]
+fn secure(
+    _tcp: TcpStream,
+    _endpoint: &Endpoint,
+    _options: &ConnectOptions,
+) -> std::result::Result<ClientStream, String> {
+    Err("wss:// needs TLS, and this build has none (the `tls` cargo feature)".into())
 }
 
 /// The time until `deadline`, or `None` once it has passed.

@@ -42,11 +42,12 @@
 //! # Layout
 //!
 //! ```text
-//! url.rs         ws://host:port/path, split by hand (no url crate)
+//! url.rs         ws://host:port/path (or wss://), split by hand (no url crate)
 //! request.rs     requests as JSON text; Topic, SetOptions, ListOptions
 //! message.rs     server messages parsed once, values kept as JSON text
 //! reply.rs       Event and the typed replies (Entry, Subscribed, ...)
 //! connect.rs     resolve, connect and handshake within a deadline
+//! stream.rs      the socket: plain, or TLS (rustls) for wss://
 //! conn.rs        Client: send, read with deadlines, match replies
 //! api.rs         Client's typed methods: get, set, delete, subscribe, ...
 //! track.rs       subscriptions and the revision each would resume after
@@ -62,6 +63,7 @@ mod error;
 mod message;
 mod reply;
 mod request;
+mod stream;
 mod subscriber;
 mod track;
 mod url;

@@ -1,16 +1,19 @@
-//! The server address a client is given: `ws://host:port/path`.
+//! The server address a client is given: `ws://host:port/path` or
+//! `wss://host:port/path`.
 //!
 //! tungstenite's own `connect` needs the `url` crate, which kvws does not
 //! pull in; and a client must connect the TCP socket itself anyway, to
 //! bound the connect time. So the URL is split here, by hand: scheme, host
-//! (a name, an IPv4 address or a bracketed IPv6 one), port (default 80) and
-//! path (default `/`). `wss://` is refused: kvws has no TLS.
+//! (a name, an IPv4 address or a bracketed IPv6 one), port (default 80, or
+//! 443 for `wss://`) and path (default `/`).
 
 use super::error::{Error, Result};
 
-/// A parsed `ws://` URL.
+/// A parsed `ws://` or `wss://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
+    /// `wss://`: TLS.
+    pub secure: bool,
     /// Host name or address, without brackets.
     pub host: String,
     /// TCP port.
@@ -20,18 +23,18 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `ws://HOST[:PORT][/PATH]`; a bare `HOST:PORT` is taken as
-    /// `ws://HOST:PORT/` (handy on a command line).
+    /// Parses `ws://HOST[:PORT][/PATH]` or `wss://...`; a bare `HOST:PORT`
+    /// is taken as `ws://HOST:PORT/` (handy on a command line).
     pub fn parse(url: &str) -> Result<Endpoint> {
         let bad = |why: &str| Error::BadInput(format!("'{url}': {why}"));
-        let rest = if let Some(rest) = url.strip_prefix("ws://") {
-            rest
-        } else if url.starts_with("wss://") {
-            return Err(bad("wss:// (TLS) is not supported; use ws://"));
+        let (secure, rest) = if let Some(rest) = url.strip_prefix("ws://") {
+            (false, rest)
+        } else if let Some(rest) = url.strip_prefix("wss://") {
+            (true, rest)
         } else if url.contains("://") {
-            return Err(bad("the URL must start with ws://"));
+            return Err(bad("the URL must start with ws:// or wss://"));
         } else {
-            url
+            (false, url)
         };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
@@ -58,6 +61,7 @@ impl Endpoint {
             return Err(bad("no host"));
         }
         let port = match port {
+            None if secure => 443,
             None => 80,
             Some(p) => p
                 .parse()
@@ -66,6 +70,7 @@ impl Endpoint {
                 .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
         };
         Ok(Endpoint {
+            secure,
             host: host.to_string(),
             port,
             path,
@@ -74,10 +79,11 @@ impl Endpoint {
 
     /// The URL in the form the handshake request is built from.
     pub fn url(&self) -> String {
+        let scheme = if self.secure { "wss" } else { "ws" };
         if self.host.contains(':') {
-            format!("ws://[{}]:{}{}", self.host, self.port, self.path)
+            format!("{scheme}://[{}]:{}{}", self.host, self.port, self.path)
         } else {
-            format!("ws://{}:{}{}", self.host, self.port, self.path)
+            format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
         }
     }
 }
@@ -88,6 +94,7 @@ mod tests {
 
     fn ep(host: &str, port: u16, path: &str) -> Endpoint {
         Endpoint {
+            secure: false,
             host: host.into(),
             port,
             path: path.into(),
@@ -105,6 +112,20 @@ mod tests {
             ("ws://[::1]:9000/", ep("::1", 9000, "/")),
             ("ws://[::1]", ep("::1", 80, "/")),
             ("127.0.0.1:8080", ep("127.0.0.1", 8080, "/")),
+            (
+                "wss://example.org/x",
+                Endpoint {
+                    secure: true,
+                    ..ep("example.org", 443, "/x")
+                },
+            ),
+            (
+                "wss://[::1]:8443",
+                Endpoint {
+                    secure: true,
+                    ..ep("::1", 8443, "/")
+                },
+            ),
         ];
         for (url, want) in cases {
             assert_eq!(Endpoint::parse(url).unwrap(), want, "{url}");
@@ -117,12 +138,16 @@ mod tests {
             Endpoint::parse("localhost:80").unwrap().url(),
             "ws://localhost:80/"
         );
+        assert_eq!(
+            Endpoint::parse("wss://h").unwrap().url(),
+            "wss://h:443/"
+        );
     }
 
     #[test]
     fn refuses_what_it_cannot_use() {
         for url in [
-            "wss://h/",
+            "https://h/",
             "http://h/",
             "ws://:80/",
             "ws://h:0/",

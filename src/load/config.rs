@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The shape of the load.
@@ -61,9 +62,11 @@ impl fmt::Display for Mode {
 /// The server to load, and the protocol to speak to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// `ws://HOST:PORT/PATH`: kvws, the R server, or anything speaking the
-    /// kvws protocol.
+    /// `ws://HOST:PORT/PATH` (or `wss://`): kvws, the R server, or
+    /// anything speaking the kvws protocol.
     Ws {
+        /// `wss://`: TLS.
+        tls: bool,
         /// The resolved address.
         addr: SocketAddr,
         /// `HOST:PORT` as given, for the `Host` header.
@@ -79,21 +82,23 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses `ws://HOST:PORT/PATH` or `redis://HOST:PORT` (default ports 80
-    /// and 6379) and resolves the host.
+    /// Parses `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH` or
+    /// `redis://HOST:PORT` (default ports 80, 443 and 6379) and resolves the
+    /// host.
     pub fn parse(url: &str) -> Result<Target, String> {
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| format!("'{url}' is not a ws:// or redis:// URL"))?;
+            .ok_or_else(|| format!("'{url}' is not a ws://, wss:// or redis:// URL"))?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
         let default_port = match scheme {
             "ws" => 80,
+            "wss" if cfg!(feature = "tls") => 443,
             "redis" => 6379,
-            "wss" => return Err("wss:// is not supported (no TLS in the load tool)".into()),
-            _ => return Err(format!("'{url}': the scheme must be ws:// or redis://")),
+            "wss" => return Err("wss:// needs TLS, and this build has none".into()),
+            _ => return Err(format!("'{url}': the scheme must be ws://, wss:// or redis://")),
         };
         if authority.is_empty() {
             return Err(format!("'{url}' has no host"));
@@ -112,7 +117,8 @@ impl Target {
             .next()
             .ok_or_else(|| format!("'{authority}' has no address"))?;
         Ok(match scheme {
-            "ws" => Target::Ws {
+            "ws" | "wss" => Target::Ws {
+                tls: scheme == "wss",
                 addr,
                 host: with_port,
                 path: path.to_string(),
@@ -137,7 +143,12 @@ impl Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::Ws { host, path, .. } => write!(f, "ws://{host}{path}"),
+            Target::Ws {
+                tls, host, path, ..
+            } => {
+                let scheme = if *tls { "wss" } else { "ws" };
+                write!(f, "{scheme}://{host}{path}")
+            }
             Target::Redis { addr } => write!(f, "redis://{addr}"),
         }
     }
@@ -182,6 +193,9 @@ pub struct LoadConfig {
     /// reqresp and pipeline: send only `set`s instead of alternating `set`
     /// and `get` (to measure writes, e.g. the cost of persistence).
     pub sets_only: bool,
+    /// For `wss://`: a PEM file with the certificates to trust instead of
+    /// the system's roots (a private CA, a self-signed certificate).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl LoadConfig {
@@ -200,6 +214,7 @@ impl LoadConfig {
             timeout: Duration::from_secs(5),
             server_pid: None,
             sets_only: false,
+            ca_file: None,
         }
     }
 
@@ -248,6 +263,12 @@ impl LoadConfig {
     /// Sets [`sets_only`](Self::sets_only).
     pub fn sets_only(mut self, yes: bool) -> Self {
         self.sets_only = yes;
+        self
+    }
+
+    /// Sets [`ca_file`](Self::ca_file).
+    pub fn ca_file(mut self, path: Option<PathBuf>) -> Self {
+        self.ca_file = path;
         self
     }
 
@@ -308,7 +329,14 @@ mod tests {
         assert!(t.is_redis());
         assert!(Target::parse("http://127.0.0.1/").is_err());
         assert!(Target::parse("127.0.0.1:80").is_err());
-        assert!(Target::parse("wss://127.0.0.1/").is_err());
+        match Target::parse("wss://127.0.0.1/") {
+            Ok(t) => {
+                assert!(cfg!(feature = "tls"));
+                assert_eq!(t.addr().port(), 443);
+                assert_eq!(t.to_string(), "wss://127.0.0.1:443/");
+            }
+            Err(_) => assert!(cfg!(not(feature = "tls"))),
+        }
     }
 
     #[test]

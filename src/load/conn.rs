@@ -14,10 +14,10 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-use mio::net::TcpStream;
 
 use super::requests::{Op, Proto};
 use super::resp;
+use super::socket::Socket;
 use super::verify::Msg;
 use super::ws::{self, CLOSE, PING, PONG};
 
@@ -50,7 +50,7 @@ pub enum Role {
 /// The socket and its buffers.
 pub struct Io {
     /// The socket.
-    pub stream: TcpStream,
+    pub stream: Socket,
     /// What this connection speaks.
     proto: Proto,
     /// Where it is in the handshake.
@@ -95,7 +95,7 @@ pub struct Flow {
 impl Conn {
     /// A connection whose TCP connect has been started.
     pub fn new(
-        stream: TcpStream,
+        stream: Socket,
         proto: Proto,
         role: Role,
         initial: Vec<Op>,
@@ -133,10 +133,10 @@ impl Conn {
 impl Io {
     /// Whether the TCP connect has completed (`Err` if it failed).
     pub fn connected(&mut self) -> io::Result<bool> {
-        if let Some(e) = self.stream.take_error()? {
+        if let Some(e) = self.stream.tcp().take_error()? {
             return Err(e);
         }
-        match self.stream.peer_addr() {
+        match self.stream.tcp().peer_addr() {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(e),
@@ -241,8 +241,10 @@ impl Io {
         }
     }
 
-    /// Writes as much of the write buffer as the socket takes.
+    /// Writes as much of the write buffer as the socket takes (with TLS,
+    /// what the TLS layer holds too).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush_records()?;
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

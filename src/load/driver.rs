@@ -19,6 +19,7 @@ use tungstenite::handshake::client::generate_key;
 use super::config::{LoadConfig, Mode, Target};
 use super::conn::{Conn, Phase, Role};
 use super::requests::{Key, Op, Proto, Requests};
+use super::socket::Socket;
 use super::state::State;
 use super::{sys, ws};
 
@@ -50,6 +51,13 @@ pub struct Load {
     pub(super) rss_before: Option<u64>,
     /// Why the connections can no longer be used, once that happens.
     pub(super) broken: Option<String>,
+    /// For `wss://`: what every connection trusts, and the name its
+    /// certificate must have.
+    #[cfg(feature = "tls")]
+    tls: Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 impl Load {
@@ -81,6 +89,8 @@ impl Load {
             connect_time: Duration::ZERO,
             rss_before: None,
             broken: None,
+            #[cfg(feature = "tls")]
+            tls: tls_for(config)?,
         };
         load.state.sets_only = config.sets_only;
         let started = Instant::now();
@@ -166,12 +176,13 @@ impl Load {
 
     fn open(&mut self, role: Role, initial: Vec<Op>) -> io::Result<()> {
         let token = self.conns.len();
-        let mut stream = TcpStream::connect(self.config.target.addr())?;
+        let mut tcp = TcpStream::connect(self.config.target.addr())?;
         self.poll.registry().register(
-            &mut stream,
+            &mut tcp,
             Token(token),
             Interest::READABLE | Interest::WRITABLE,
         )?;
+        let stream = self.secure(tcp)?;
         let proto = self.state.requests.proto;
         let read_size = match role {
             Role::Holder => 1 << 10,
@@ -181,6 +192,17 @@ impl Load {
         self.conns
             .push(Conn::new(stream, proto, role, initial, window, read_size));
         Ok(())
+    }
+
+    /// The socket for a connection being opened: plain, or TLS.
+    fn secure(&self, tcp: TcpStream) -> io::Result<Socket> {
+        #[cfg(feature = "tls")]
+        if let Some((config, name)) = &self.tls {
+            let tls = crate::tls::TlsStream::client(tcp, config.clone(), name.clone())
+                .map_err(io::Error::other)?;
+            return Ok(Socket::Tls(Box::new(tls)));
+        }
+        Ok(Socket::Plain(tcp))
     }
 
     /// Nanoseconds since this load's epoch.
@@ -235,7 +257,7 @@ impl Load {
                     return Ok(());
                 }
                 state.progressed = true;
-                let _ = io.stream.set_nodelay(true);
+                let _ = io.stream.tcp().set_nodelay(true);
                 match &self.config.target {
                     Target::Ws { host, path, .. } => {
                         let key = generate_key();
@@ -323,8 +345,8 @@ impl Load {
         self.state.in_flight -= flow.pending.len() as u64;
         flow.pending.clear();
         io.phase = Phase::Closed;
-        let _ = self.poll.registry().deregister(&mut io.stream);
-        let _ = io.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.poll.registry().deregister(io.stream.tcp_mut());
+        let _ = io.stream.tcp().shutdown(std::net::Shutdown::Both);
         self.state.errors.record(text.clone());
         self.broken.get_or_insert(text);
     }
@@ -340,4 +362,30 @@ impl Drop for Load {
             }
         }
     }
+}
+
+/// What `wss://` connections trust (see [`LoadConfig::ca_file`]) and the
+/// name the server's certificate must have: the URL's host.
+#[cfg(feature = "tls")]
+#[allow(clippy::type_complexity)]
+fn tls_for(
+    config: &LoadConfig,
+) -> io::Result<
+    Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+> {
+    let Target::Ws {
+        tls: true, host, ..
+    } = &config.target
+    else {
+        return Ok(None);
+    };
+    let trust = crate::tls::client_config(config.ca_file.as_deref()).map_err(io::Error::other)?;
+    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(name.to_string())
+        .map_err(|_| io::Error::other(format!("'{name}' is not a name TLS can check")))?;
+    Ok(Some((trust, name)))
 }

@@ -56,6 +56,7 @@ mod report;
 mod requests;
 mod resp;
 mod run;
+mod socket;
 mod stamp;
 mod state;
 mod sys;

@@ -53,7 +53,11 @@ impl Daemon {
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let addr = loop {
             let line = lines.next().expect("kvws exited before listening").unwrap();
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            let rest = line
+                .split("listening on http://")
+                .nth(1)
+                .or_else(|| line.split("listening on https://").nth(1));
+            if let Some(rest) = rest {
                 break rest.trim_end_matches('/').parse().unwrap();
             }
         };

@@ -123,6 +123,11 @@ impl Tls {
 }
 
 impl Server {
+    /// Whether the port serves TLS (`https://`, `wss://`).
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_on()
+    }
+
     /// Starts a step's share of handshakes: those deferred in the last
     /// step are read in this one.
     pub(super) fn new_handshake_step(&mut self) {
