@@ -90,10 +90,27 @@ fn handshake_error(e: &io::Error) -> String {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     match tls {
-        Some(rustls::Error::InvalidCertificate(why)) => format!(
-            "the server's certificate is not trusted ({why:?}); for a private CA or a \
-             self-signed certificate, name its PEM file as the CA file (--ca-file)"
-        ),
+        Some(rustls::Error::InvalidCertificate(why)) => {
+            use rustls::CertificateError as E;
+            let hint = match why {
+                E::UnknownIssuer => {
+                    "; for a private CA or a self-signed certificate, name its PEM file as the \
+                     CA file (--ca-file)"
+                }
+                E::NotValidForName | E::NotValidForNameContext { .. } => {
+                    "; connect with a name the certificate lists"
+                }
+                // webpki refuses a certificate that says it is a CA as the
+                // server's own, and `openssl req -x509` says so by default.
+                other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                    "; it is marked as a CA (basicConstraints CA:TRUE, which `openssl req -x509` \
+                     sets by default): the server needs one with CA:FALSE, self-signed or \
+                     signed by a CA"
+                }
+                _ => "",
+            };
+            format!("the server's certificate is not trusted: {why}{hint}")
+        }
         Some(other) => format!("TLS handshake failed: {other}"),
         None if e.kind() == io::ErrorKind::UnexpectedEof => {
             "the server closed the connection during the TLS handshake (is it serving TLS?)".into()

@@ -1,7 +1,7 @@
 //! A well-behaved client that does a `set` and a `get` every few
 //! milliseconds while an attack runs, and measures the longest it waited.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,7 @@ pub struct Canary {
     thread: JoinHandle<(Duration, usize)>,
 }
 
-fn text(ws: &mut WebSocket<TcpStream>) -> String {
+fn text<S: Read + Write>(ws: &mut WebSocket<S>) -> String {
     loop {
         match ws.read() {
             Ok(Message::Text(t)) => return t.to_string(),
@@ -37,7 +37,16 @@ impl Canary {
         stream
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
-        let (mut ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
+        let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream).unwrap();
+        Canary::on(ws, token)
+    }
+
+    /// Starts on a WebSocket already open (over TLS, say), whose reads
+    /// time out after a minute.
+    pub fn on<S: Read + Write + Send + 'static>(
+        mut ws: WebSocket<S>,
+        token: Option<&str>,
+    ) -> Canary {
         if let Some(t) = token {
             ws.send(Message::text(format!(r#"{{"type":"auth","token":"{t}"}}"#)))
                 .unwrap();

@@ -10,6 +10,8 @@ pub mod peer;
 pub mod proxy;
 pub mod redis;
 pub mod suite;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
