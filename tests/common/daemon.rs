@@ -13,6 +13,8 @@ pub const KVWS: &str = env!("CARGO_BIN_EXE_kvws");
 pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Its log lines after the one that says where it listens.
+    pub log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Daemon {
@@ -62,8 +64,33 @@ impl Daemon {
             }
         };
         // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Daemon { child, addr }
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Daemon { child, addr, log }
+    }
+
+    /// Waits (up to 10 s) for a log line containing `text`; returns it.
+    pub fn wait_for_log(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => continue,
+                Err(e) => panic!("no log line with {text:?}: {e}"),
+            }
+        }
+    }
+
+    /// Sends the server a signal.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill has no memory-safety preconditions.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(sent, 0, "kill");
     }
 
     /// A `/proc/PID/status` field in kB.
