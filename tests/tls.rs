@@ -25,7 +25,10 @@ fn the_page_and_the_javascript_client_are_served_over_https() {
         "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page:.200}");
-    assert!(page.contains(&format!("\r\nContent-Length: {}\r\n", kvws::http::PAGE.len())));
+    assert!(page.contains(&format!(
+        "\r\nContent-Length: {}\r\n",
+        kvws::http::PAGE.len()
+    )));
     assert!(page.contains("\r\nContent-Type: text/html"));
     assert!(page.ends_with(&format!("\r\n\r\n{}", kvws::http::PAGE)));
     let js = tls::https(
@@ -51,7 +54,8 @@ fn requests_and_subscriptions_over_wss_get_exact_replies() {
         r#"{"type":"set","id":"app","key":"greeting","value":{"text":"hello"},"req":2}"#,
         &[r#"{"type":"value","id":"app","key":"greeting","value":{"text":"hello"},"rev":1,"req":2}"#],
     );
-    watcher.expect(r#"{"type":"value","id":"app","key":"greeting","value":{"text":"hello"},"rev":1}"#);
+    watcher
+        .expect(r#"{"type":"value","id":"app","key":"greeting","value":{"text":"hello"},"rev":1}"#);
     writer.call(
         r#"{"type":"get","id":"app","key":"greeting","req":3}"#,
         &[r#"{"type":"value","id":"app","key":"greeting","value":{"text":"hello"},"rev":1,"req":3}"#],
@@ -101,8 +105,10 @@ fn a_bare_rustls_client_speaks_tls_1_3_and_1_2() {
             name.contains("GCM") || name.contains("CHACHA20_POLY1305"),
             "{name}"
         );
-        ws.send(Message::text(r#"{"type":"get","id":"v","key":"k","req":1}"#))
-            .unwrap();
+        ws.send(Message::text(
+            r#"{"type":"get","id":"v","key":"k","req":1}"#,
+        ))
+        .unwrap();
         assert_eq!(
             ws.read().unwrap(),
             Message::text(r#"{"type":"value","id":"v","key":"k","value":null,"rev":0,"req":1}"#)

@@ -77,7 +77,10 @@ fn unusable_certificate_files_are_refused_at_start_with_what_is_wrong() {
     }
     let garbled = refusal(&junk, &pki.key);
     assert!(
-        garbled.starts_with(&format!("TLS certificate {}: not valid PEM", junk.display())),
+        garbled.starts_with(&format!(
+            "TLS certificate {}: not valid PEM",
+            junk.display()
+        )),
         "{garbled}"
     );
     // And the good pair starts.

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use common::canary::Canary;
 use common::tls::{self, Pki};
 use common::{TestServer, raw_exchange};
-use kvws::Config;
 use rustls::pki_types::ServerName;
 
 /// The longest a canary round trip may take while an attack runs: wide,
@@ -128,7 +127,10 @@ fn garbage_and_half_handshakes_hold_up_no_one_and_are_cut_at_the_handshake_timeo
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(&[0u8; 300]).unwrap();
     let answer = String::from_utf8(until_closed(&mut s)).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
     // Every stalled handshake is cut without a byte (there is no TLS
     // session to answer over), once the timeout has passed.
     for s in halves.iter_mut().chain(silent.iter_mut()) {

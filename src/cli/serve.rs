@@ -369,11 +369,7 @@ pub fn run(program: &str, args: &[String]) -> i32 {
     {
         warn!("cannot install signal handlers: {e}");
     }
-    let scheme = if server.serves_tls() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if server.serves_tls() { "https" } else { "http" };
     info!(
         "open {scheme}://{}/ in a browser for the test page",
         server.local_addr()

@@ -138,10 +138,7 @@ mod tests {
             Endpoint::parse("localhost:80").unwrap().url(),
             "ws://localhost:80/"
         );
-        assert_eq!(
-            Endpoint::parse("wss://h").unwrap().url(),
-            "wss://h:443/"
-        );
+        assert_eq!(Endpoint::parse("wss://h").unwrap().url(), "wss://h:443/");
     }
 
     #[test]

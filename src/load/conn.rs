@@ -14,7 +14,6 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-
 use super::requests::{Op, Proto};
 use super::resp;
 use super::socket::Socket;

@@ -134,7 +134,12 @@ impl Stream for Socket {
 }
 
 impl Source for Socket {
-    fn register(&mut self, registry: &Registry, token: Token, interest: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
         self.tcp_mut().register(registry, token, interest)
     }
 

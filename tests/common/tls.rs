@@ -183,10 +183,8 @@ pub fn https(addr: SocketAddr, ca: &Path, request: &str) -> String {
 /// The project's client library over `wss://`, trusting `ca`.
 pub fn client(addr: SocketAddr, ca: &Path) -> super::Client {
     let options = kvws::client::ConnectOptions::timeout(PATIENCE).with_ca_file(ca);
-    let inner = kvws::client::Client::connect_with(
-        &format!("wss://localhost:{}/", addr.port()),
-        &options,
-    )
-    .expect("connect over TLS");
+    let inner =
+        kvws::client::Client::connect_with(&format!("wss://localhost:{}/", addr.port()), &options)
+            .expect("connect over TLS");
     super::Client { inner }
 }
