@@ -33,8 +33,7 @@ use std::net::Shutdown;
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use rustls::{Connection, ServerConfig, ServerConnection};
 
 /// Most bytes rustls holds for the socket (encrypted records, and plaintext
 /// written before the handshake ends): one record of the largest size.
@@ -76,13 +75,15 @@ impl TlsStream {
         Ok(TlsStream::new(tcp, conn.into(), Mode::Detect))
     }
 
-    /// A client's side of a socket connecting to `name`.
+    /// A client's side of a socket connecting to `name` (the load
+    /// generator's).
+    #[cfg(feature = "cli")]
     pub fn client(
         tcp: TcpStream,
-        config: Arc<ClientConfig>,
-        name: ServerName<'static>,
+        config: Arc<rustls::ClientConfig>,
+        name: rustls::pki_types::ServerName<'static>,
     ) -> Result<TlsStream, rustls::Error> {
-        let conn = ClientConnection::new(config, name)?;
+        let conn = rustls::ClientConnection::new(config, name)?;
         Ok(TlsStream::new(tcp, conn.into(), Mode::Tls))
     }
 
@@ -100,6 +101,7 @@ impl TlsStream {
     }
 
     /// The socket underneath.
+    #[cfg(feature = "cli")]
     pub fn tcp(&self) -> &TcpStream {
         &self.tcp
     }
@@ -325,7 +327,8 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use rcgen::{CertifiedKey, generate_simple_self_signed};
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection};
 
     use super::*;
 
