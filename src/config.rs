@@ -76,8 +76,9 @@ pub struct Config {
     /// the server a few hundred bytes, and prefix subscriptions cover the
     /// cases that would need more.
     pub max_subscriptions: usize,
-    /// Time a new connection has to send a complete HTTP request head.
-    /// Default 10 s; a client that dribbles bytes slower is cut off.
+    /// Time a new connection has to send a complete HTTP request head (on
+    /// a TLS port, the TLS handshake included). Default 10 s; a client
+    /// that dribbles bytes slower is cut off.
     pub handshake_timeout: Duration,
     /// Time a WebSocket may stay silent. After half of it the server sends
     /// a ping; a client that has answered nothing (not even a pong) when it

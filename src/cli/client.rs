@@ -66,8 +66,13 @@ pub(super) fn common_options(o: &mut Options) {
     o.optopt("", "timeout", timeout, "TIME");
     let level = "error, warn, info, debug or trace (default warn)";
     o.optopt("l", "log-level", level, "LEVEL");
-    let ca = "for wss://: trust the CA (or self-signed certificate) in FILE, PEM, instead of the system's roots";
-    o.optopt("", "ca-file", ca, "FILE");
+    #[cfg(feature = "tls")]
+    o.optopt(
+        "",
+        "ca-file",
+        "for wss://: trust the CA (or self-signed certificate) in FILE, PEM, instead of the system's roots",
+        "FILE",
+    );
 }
 
 /// The common options, read; also sets up logging.
@@ -99,8 +104,12 @@ impl Common {
         let token = m
             .opt_str("token")
             .or_else(|| std::env::var("KVWS_TOKEN").ok());
-        let mut options = ConnectOptions::timeout(timeout);
-        options.ca_file = m.opt_str("ca-file").map(Into::into);
+        let options = ConnectOptions::timeout(timeout);
+        #[cfg(feature = "tls")]
+        let options = match m.opt_str("ca-file") {
+            Some(file) => options.with_ca_file(file),
+            None => options,
+        };
         Ok(Common {
             token: token.filter(|t| !t.is_empty()),
             options,

@@ -118,6 +118,7 @@ fn options() -> Options {
         "the server's process id: report its memory (VmRSS) and CPU use",
         "PID",
     );
+    #[cfg(feature = "tls")]
     o.optopt(
         "",
         "ca-file",
@@ -199,6 +200,7 @@ fn config(m: &Matches) -> Result<(LoadConfig, std::time::Duration, std::time::Du
     if let Some(id) = m.opt_str("id") {
         c.id = id;
     }
+    #[cfg(feature = "tls")]
     if let Some(ca) = m.opt_str("ca-file") {
         if !matches!(c.target, Target::Ws { tls: true, .. }) {
             return Err("--ca-file applies to wss:// URLs".into());

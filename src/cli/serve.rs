@@ -133,7 +133,7 @@ fn options() -> Options {
     duration(
         &mut o,
         "handshake-timeout",
-        "time to send the HTTP request head",
+        "time to send the HTTP request head (with TLS, the handshake too)",
         d.handshake_timeout,
     );
     duration(
@@ -172,12 +172,14 @@ fn options() -> Options {
         "also answer requests for host NAME (.domain for its subdomains, or *); without authentication only IP addresses and localhost are answered; repeatable",
         "NAME",
     );
+    #[cfg(feature = "tls")]
     o.optopt(
         "",
         "tls-cert",
         "serve TLS (https://, wss://) with the certificate chain in FILE (PEM, the server's first); reread on SIGHUP",
         "FILE",
     );
+    #[cfg(feature = "tls")]
     o.optopt(
         "",
         "tls-key",
@@ -293,8 +295,11 @@ fn config(m: &Matches) -> Result<Config, String> {
     c.allowed_origins = m.opt_strs("allow-origin");
     c.allowed_hosts = m.opt_strs("allow-host");
     c.insecure_open = m.opt_present("insecure-open");
-    c.tls_cert = get("tls-cert").map(Into::into);
-    c.tls_key = get("tls-key").map(Into::into);
+    #[cfg(feature = "tls")]
+    {
+        c.tls_cert = get("tls-cert").map(Into::into);
+        c.tls_key = get("tls-key").map(Into::into);
+    }
     c.data_dir = get("data-dir").map(Into::into);
     if let Some(when) = get("fsync") {
         c.fsync = when.parse().map_err(|e| format!("--fsync: {e}"))?;
