@@ -383,6 +383,11 @@ fn tls_for(
         return Ok(None);
     };
     let trust = crate::tls::client_config(config.ca_file.as_deref()).map_err(io::Error::other)?;
+    // Every connection makes a full handshake, as a new client does: a
+    // resumed one would skip the server's signature and measure less.
+    let mut trust = (*trust).clone();
+    trust.resumption = rustls::client::Resumption::disabled();
+    let trust = std::sync::Arc::new(trust);
     let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
     let name = name.trim_start_matches('[').trim_end_matches(']');
     let name = rustls::pki_types::ServerName::try_from(name.to_string())
