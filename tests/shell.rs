@@ -217,7 +217,7 @@ fn help_usage_and_connection_failures() {
     assert!(help.1[0].starts_with("Usage: "), "{:?}", help.1);
     let (code, _, err) = Shell::start(&[]).finish();
     assert_eq!(code, 2, "{err:?}");
-    let (code, _, err) = Shell::start(&["wss://127.0.0.1:1/"]).finish();
+    let (code, _, err) = Shell::start(&["http://127.0.0.1:1/"]).finish();
     assert_eq!(code, 2, "{err:?}");
     let closed = TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -67,6 +67,12 @@ impl ConnectOptions {
 /// Opens a WebSocket to `url` within `options.connect_timeout`.
 pub(crate) fn open(url: &str, options: &ConnectOptions) -> Result<WebSocket<ClientStream>> {
     let endpoint = Endpoint::parse(url)?;
+    #[cfg(not(feature = "tls"))]
+    if endpoint.secure {
+        return Err(Error::BadInput(format!(
+            "'{url}': wss:// needs TLS, and this build has none (the `tls` cargo feature)"
+        )));
+    }
     let deadline = Instant::now() + options.connect_timeout;
     let fail = |reason: String| Error::Connect {
         url: url.to_string(),
