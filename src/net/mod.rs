@@ -9,4 +9,5 @@ pub mod outbox;
 pub mod response;
 pub mod server;
 pub mod socket;
+pub mod stream;
 pub mod wire;

@@ -21,6 +21,8 @@
 mod client;
 mod server;
 mod stream;
+#[cfg(test)]
+mod stream_tests;
 
 pub(crate) use client::client_config;
 pub(crate) use server::{Certificate, server_config};

@@ -261,16 +261,6 @@ impl Server {
         self.route_signal(signal_hook::consts::SIGTERM, Action::Stop)
     }
 
-    fn route_signal(&mut self, signal: std::os::raw::c_int, action: Action) -> io::Result<()> {
-        let pipe = match &mut self.signals {
-            Some(pipe) => pipe,
-            None => self
-                .signals
-                .insert(SignalPipe::new(self.poll.registry(), SIGNALS)?),
-        };
-        pipe.route(signal, action)
-    }
-
     /// Whether a shutdown has completed: every connection is gone.
     pub fn is_stopped(&self) -> bool {
         self.stopped

@@ -13,7 +13,7 @@ use std::io;
 use log::{error, info};
 
 use super::Server;
-use crate::net::control::Action;
+use crate::net::control::{Action, SignalPipe};
 
 /// What one [`Server::reload`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,6 +76,22 @@ impl Server {
     /// Without this, SIGHUP ends the process.
     pub fn reload_on_sighup(&mut self) -> io::Result<()> {
         self.route_signal(signal_hook::consts::SIGHUP, Action::Reload)
+    }
+
+    /// Routes `signal` to `action` through the signal pipe (made on first
+    /// use).
+    pub(super) fn route_signal(
+        &mut self,
+        signal: std::os::raw::c_int,
+        action: Action,
+    ) -> io::Result<()> {
+        let pipe = match &mut self.signals {
+            Some(pipe) => pipe,
+            None => self
+                .signals
+                .insert(SignalPipe::new(self.poll.registry(), super::SIGNALS)?),
+        };
+        pipe.route(signal, action)
     }
 
     fn reload_tls(&mut self) -> Option<Result<String, String>> {
