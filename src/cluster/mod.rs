@@ -308,13 +308,18 @@ impl Cluster {
 
     /// The revision a new epoch starts from, should this node start one:
     /// `--start-revision` or the clock in microseconds (as a new single
-    /// node's store), and never below what its clients have seen, so that
-    /// revisions do not go backwards even if its clock is behind.
+    /// node's store), and above every revision its clients have seen: so
+    /// that revisions do not go backwards even if its clock is behind, and
+    /// a client resuming from the lost epoch is always told to resync (its
+    /// `since` is below the new history's start).
     fn first_rev(&self) -> String {
-        self.start_rev
-            .unwrap_or_else(unix_us)
-            .max(self.stream_pos)
-            .to_string()
+        let start = self.start_rev.unwrap_or_else(unix_us);
+        let seen = if self.epoch.is_some() {
+            self.stream_pos + 1
+        } else {
+            0
+        };
+        start.max(seen).to_string()
     }
 
     fn addr(&self) -> std::io::Result<SocketAddr> {

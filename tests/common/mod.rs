@@ -146,6 +146,15 @@ impl Client {
         }
     }
 
+    /// The next message's text, waiting up to `patience`.
+    pub fn recv_within(&mut self, patience: Duration) -> String {
+        match self.inner.next_event(Some(patience)) {
+            Ok(Some(event)) => event.text,
+            Ok(None) => panic!("no message within {patience:?}"),
+            Err(e) => panic!("expected a message, got {e}"),
+        }
+    }
+
     /// Sends `text` and asserts the replies, in order and exactly.
     pub fn call(&mut self, text: &str, replies: &[&str]) {
         self.send(text);
