@@ -101,8 +101,9 @@ pub(crate) enum Event<'a> {
     CatchUp(Change<'a>),
     /// Loading is over: the replica is Redis's state at `rev`, and serves.
     Loaded { rev: u64 },
-    /// A change from the stream, the next in revision order.
-    Apply(Change<'a>),
+    /// A change from the stream, the next in revision order, and the
+    /// proposal of this node it decides, if any.
+    Apply(Change<'a>, Option<u64>),
     /// What Redis decided about a proposal.
     Outcome(u64, Outcome),
 }

@@ -27,7 +27,10 @@
 /// (`""`: none; for `exp` the deadline the key must still have), owner
 /// (`""`: none; for `reap` the owner the key must still have), a new
 /// epoch's name, a new epoch's first revision, the stream's length, now
-/// (ms), the prefix. Returns `{outcome, rev, epoch}` with outcome `done`,
+/// (ms), the prefix, the proposal (`<node>:<seq>`, kept in the stream entry
+/// so that the proposing node can answer its writer as soon as it applies
+/// the change, whichever of the reply and the stream it hears first).
+/// Returns `{outcome, rev, epoch}` with outcome `done`,
 /// `nothing` or `conflict` (rev: the key's current revision).
 pub const WRITE: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
@@ -75,13 +78,13 @@ if op == 'set' then
     redis.call('SADD', ARGV[11] .. ':eph:' .. node, field)
   end
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], id,
-    'e', epoch, 'o', 's', 'f', field, 'x', exp, 'w', owner, 'v', ARGV[3])
+    'e', epoch, 'o', 's', 'f', field, 'x', exp, 'w', owner, 'p', ARGV[12], 'v', ARGV[3])
 else
   redis.call('HDEL', KEYS[3], field)
   local reason = ''
   if op == 'exp' then reason = 'expired' elseif op == 'reap' then reason = 'disconnected' end
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], id,
-    'e', epoch, 'o', 'd', 'f', field, 'r', reason)
+    'e', epoch, 'o', 'd', 'f', field, 'r', reason, 'p', ARGV[12])
 end
 return {'done', rev, epoch}
 "#;

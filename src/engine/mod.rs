@@ -419,7 +419,7 @@ impl Engine {
         req: Option<Json>,
         code: ErrorCode,
         message: &str,
-        out: &mut impl Outbound,
+        out: &mut (impl Outbound + ?Sized),
     ) {
         self.buf.clear();
         encode::error(&mut self.buf, code, message, req);

@@ -276,7 +276,7 @@ impl Engine {
 
     /// Takes the shared log's decision on proposal `seq` (from `conn`'s
     /// write, if it was one).
-    pub fn settle(&mut self, seq: u64, outcome: Outcome, out: &mut impl Outbound) {
+    pub fn settle(&mut self, seq: u64, outcome: Outcome, out: &mut (impl Outbound + ?Sized)) {
         let Some(shared) = &mut self.shared else {
             return;
         };

@@ -286,6 +286,19 @@ impl Engine {
     /// subscribers follow it exactly as they follow a local change. A
     /// change whose revision is not newer than the store's is ignored.
     pub fn apply(&mut self, change: &Change, out: &mut (impl Outbound + ?Sized)) {
+        self.apply_decided(change, None, out);
+    }
+
+    /// As [`Engine::apply`], for a change that decides this engine's
+    /// proposal `mine` (see [`Engine::take_proposals`]): its writer is
+    /// answered before anyone is notified, even if the log's own answer
+    /// to the proposal has not arrived yet.
+    pub fn apply_decided(
+        &mut self,
+        change: &Change,
+        mine: Option<u64>,
+        out: &mut (impl Outbound + ?Sized),
+    ) {
         if change.rev() <= self.rev {
             return;
         }
@@ -304,6 +317,9 @@ impl Engine {
             self.propose_reap(id, key, owner);
         }
         // A writer's reply before the notification of its own change.
+        if let Some(seq) = mine {
+            self.settle(seq, super::Outcome::Done(change.rev()), out);
+        }
         self.writes_applied(out);
         if let Change::Set { id, key, .. } | Change::Delete { id, key, .. } = *change {
             self.encode_change(change);
@@ -427,7 +443,7 @@ impl Engine {
         id: &str,
         key: &str,
         current: u64,
-        out: &mut impl Outbound,
+        out: &mut (impl Outbound + ?Sized),
     ) {
         self.buf.clear();
         let message = format!("if_rev does not match: the key's revision is {current}");

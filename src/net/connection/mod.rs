@@ -155,6 +155,10 @@ pub(crate) struct Connection<S = TcpStream> {
     /// The engine holds a session for it: retired once, when it stops being open.
     session: bool,
     /// Its queue went past its cap: it is closed as a slow consumer.
+    /// The peer's close frame was read while its last request was still
+    /// in progress: the close is answered once that request's reply is
+    /// queued, so the reply is not lost.
+    peer_closed: bool,
     overflowed: bool,
     /// The engine asked for it to be closed so.
     close_request: Option<(CloseCode, &'static str)>,
@@ -198,6 +202,7 @@ impl<S: Stream> Connection<S> {
             },
             session: false,
             overflowed: false,
+            peer_closed: false,
             close_request: None,
             evicted: false,
             last_seen: now,
@@ -439,11 +444,19 @@ impl<S: Stream> Connection<S> {
         self.deadline = Some(now + close_timeout);
     }
 
+    /// Holds back the answer to the peer's close frame (already read)
+    /// until the connection is read again: its request in progress is
+    /// answered first.
+    pub fn hold_close(&mut self) {
+        self.peer_closed = true;
+    }
+
     /// Writes queued bytes. A draining connection whose queue is empty
     /// shuts its socket down for writing.
     pub fn flush(&mut self) -> io::Result<Flushed> {
         let (wire, shut) = match &mut self.state {
             State::Head { wire, .. } => (wire, None),
+            State::Open { ws, .. } if self.peer_closed => (ws.get_mut(), None),
             State::Open { ws, .. } => {
                 // A pong or close frame tungstenite could not queue before.
                 match ws.flush() {

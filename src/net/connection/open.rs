@@ -59,6 +59,9 @@ impl<S: Stream> Connection<S> {
             State::Head { .. } => return Next::Blocked,
             State::Gone => return Next::End(Ending::Drop),
         };
+        if self.peer_closed {
+            return Next::End(Ending::Reply);
+        }
         let next = match ws.read() {
             Ok(message) => {
                 self.last_seen = now;

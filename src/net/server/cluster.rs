@@ -85,7 +85,7 @@ impl Server {
                 }
                 Event::CatchUp(change) => engine.catch_up(&change),
                 Event::Loaded { rev } => engine.loaded(rev),
-                Event::Apply(change) => engine.apply(&change, &mut out),
+                Event::Apply(change, mine) => engine.apply_decided(&change, mine, &mut out),
                 Event::Outcome(seq, outcome) => engine.settle(seq, outcome, &mut out),
             }
         });

@@ -170,6 +170,15 @@ impl Server {
                     && self.must_wait(id)
                 {
                     if let Some(Outcome::End(ending)) = read_ended {
+                        if matches!(ending, Ending::Reply) && self.engine.busy(id) {
+                            // It closed right behind a request still in
+                            // progress: the request's reply goes out before
+                            // the close is answered.
+                            if let Some(c) = self.conns.get_mut(slot) {
+                                c.hold_close();
+                            }
+                            break 'round Outcome::Paused;
+                        }
                         // It is leaving: what it sent after is not served.
                         break 'round Outcome::End(ending);
                     }
