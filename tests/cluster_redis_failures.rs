@@ -249,3 +249,48 @@ fn killed_redis_connections_are_noticed_and_subscribers_lose_nothing() {
     }
     sub.expect_nothing_before_marker();
 }
+
+#[test]
+fn redis_losing_acknowledged_changes_starts_a_new_epoch_instead_of_reusing_revisions() {
+    let Some(redis) = Redis::start() else { return };
+    let extra = ["--start-revision", "0"];
+    let (a, b) = (node(&redis, "kvws", &extra), node(&redis, "kvws", &extra));
+    let mut sub = Client::connect(a.addr);
+    sub.call(
+        r#"{"type":"subscribe","id":"app","key":"k"}"#,
+        &[r#"{"type":"value","id":"app","key":"k","value":null,"rev":0}"#],
+    );
+    let mut w = Client::connect(b.addr);
+    for rev in 1..=3 {
+        w.call(
+            &format!(r#"{{"type":"set","id":"app","key":"k","value":{rev}}}"#),
+            &[&format!(
+                r#"{{"type":"value","id":"app","key":"k","value":{rev},"rev":{rev}}}"#
+            )],
+        );
+        sub.expect(&format!(
+            r#"{{"type":"value","id":"app","key":"k","value":{rev},"rev":{rev}}}"#
+        ));
+    }
+    // Redis comes back with its data as of revision 1 (an older file, a
+    // replica that had not caught up), and the nodes reconnect.
+    redis.cmd(&["SET", "kvws:rev", "1"]);
+    redis.cmd(&["HSET", "kvws:data", "3:appk", "1;;;1"]);
+    redis.cmd(&["XTRIM", "kvws:stream", "MAXLEN", "1"]);
+    redis.cmd(&["CLIENT", "KILL", "TYPE", "normal"]);
+    // Revisions 2 and 3 must never name other changes: a new epoch, above
+    // them, and clients resync.
+    assert_eq!(sub.expect_close(), Some(1012));
+    wait_serving(a.addr);
+    let mut back = Client::connect(a.addr);
+    back.call(
+        r#"{"type":"subscribe","id":"app","key":"k","since":3}"#,
+        &[r#"{"type":"value","id":"app","key":"k","value":1,"rev":1,"resync":true}"#],
+    );
+    let mut w = Client::connect(b.addr);
+    let v = when_back(
+        &mut w,
+        r#"{"type":"set","id":"app","key":"k","value":"after"}"#,
+    );
+    assert!(v["rev"].as_u64().unwrap() > 3, "{v}");
+}

@@ -457,6 +457,10 @@ impl Cluster {
         );
         let (candidate, first) = (fresh_name(), self.first_rev());
         let (epoch, rev) = (self.keys.epoch.clone(), self.keys.rev.clone());
+        let (seen, known) = match (&self.epoch, self.loaded) {
+            (Some(known), true) => (self.stream_pos.to_string(), known.clone()),
+            _ => ("0".to_string(), String::new()),
+        };
         self.command(
             &[
                 b"EVAL",
@@ -466,6 +470,8 @@ impl Cluster {
                 rev.as_bytes(),
                 candidate.as_bytes(),
                 first.as_bytes(),
+                seen.as_bytes(),
+                known.as_bytes(),
             ],
             Expect::Start,
         );

@@ -91,14 +91,26 @@ return {'done', rev, epoch}
 
 /// Where a node starts from. KEYS: epoch, rev. ARGV: a new epoch's name
 /// and first revision (used if there is no epoch: the data is new or
-/// lost). Returns `{epoch, rev}`: every change up to `rev` is in the data,
-/// and the stream has every later one.
+/// lost), the newest revision the node has seen and its epoch (`""` for a
+/// new node). Returns `{epoch, rev}`: every change up to `rev` is in the
+/// data, and the stream has every later one.
+///
+/// If the epoch is the one the node knows but the revision is below what
+/// the node has seen, Redis has lost changes that were acknowledged (a
+/// restart from an older file, an asynchronous replica promoted): its
+/// revisions would be given again to other changes. A new epoch starts,
+/// above what the node has seen, so that every node reloads and every
+/// client resyncs instead of being told two different things under one
+/// revision.
 pub const START: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if epoch and epoch == ARGV[4] and current < tonumber(ARGV[3]) then
+  epoch = false
+end
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[1], epoch)
-  local current = tonumber(redis.call('GET', KEYS[2]) or '0')
   if current < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
 end
 return {epoch, redis.call('GET', KEYS[2]) or '0'}
