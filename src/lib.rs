@@ -26,6 +26,9 @@
 //!       config         every limit, with its default and the reason for it
 //! disk  persist        write-ahead log, snapshots, recovery, compaction;
 //!                      writes changes down, hands recovered ones back
+//! share cluster        Redis as the shared, ordered log of many nodes: a
+//!                      write is one Lua script, the stream of changes is
+//!                      applied through the engine (the `cluster` feature)
 //! shell net            the poll loop (Server: acceptor, connection set,
 //!                      engine), connections and their wire, HTTP, signals
 //!       hooks          callbacks into an embedding program
@@ -36,7 +39,8 @@
 //!
 //! Each layer imports only those below it: the core knows neither sockets
 //! nor files, persistence knows changes and the store but not the engine,
-//! and the shell drives them all.
+//! the cluster link knows changes and proposals but not the engine, and
+//! the shell drives them all.
 //!
 //! The path of a `set`: the socket is readable → the connection reads the
 //! frames its budget allows → each message goes to
@@ -46,6 +50,8 @@
 //! subscriber → at the end of the step, closes are settled, the journal is
 //! committed (one `fdatasync` for the whole step with `--fsync always`), and
 //! the server flushes every connection with output once, before it sleeps.
+//! In cluster mode the engine proposes the change instead; Redis orders it,
+//! and it is applied when the stream brings it back, through the same path.
 //!
 //! # Public API
 //!
@@ -54,7 +60,7 @@
 //! layers below are public modules for programs that drive them directly
 //! (tests, fuzzers, tools that read a data directory): [`engine`] (the
 //! protocol without sockets), [`store`], [`change`], [`protocol`],
-//! [`persist`], [`http`]; [`client`] is the blocking client library and
+//! [`persist`], [`http`], `cluster` (what is kept in Redis); [`client`] is the blocking client library and
 //! [`auth`] mints and checks tokens. Everything else is private.
 //!
 //! # Embedding
