@@ -44,6 +44,9 @@ impl Resp {
     /// registers the socket under `token`.
     pub fn connect(addr: SocketAddr, registry: &Registry, token: Token) -> io::Result<Resp> {
         let mut sock = TcpStream::connect(addr)?;
+        // Commands are small and answered at once: Nagle's algorithm would
+        // hold the next one back until the last is acknowledged.
+        sock.set_nodelay(true)?;
         registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Resp {
             sock,

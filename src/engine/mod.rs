@@ -29,6 +29,7 @@ use crate::subscriptions::Subscriptions;
 mod access;
 mod background;
 mod durable;
+mod in_flight;
 mod jobs;
 mod reads;
 mod replica;
@@ -162,7 +163,9 @@ struct Session {
     /// The client's address, for the log.
     peer: Option<SocketAddr>,
     /// Its write waiting for the shared log (cluster mode).
-    in_flight: Option<shared::InFlight>,
+    /// In cluster mode: its writes in flight and the replies held behind
+    /// them, in request order.
+    owed: std::collections::VecDeque<in_flight::Owed>,
 }
 
 /// The ephemeral keys of a closed connection, being deleted.
@@ -209,6 +212,9 @@ pub struct Engine {
     shared: Option<shared::Shared>,
     /// Connections whose request in progress ended, to read again.
     finished: Vec<ConnId>,
+    /// Bytes of writes in flight and replies held behind them (cluster
+    /// mode), see [`in_flight`].
+    in_flight_bytes: usize,
 }
 
 impl Engine {
@@ -250,6 +256,7 @@ impl Engine {
             owned_bytes: 0,
             shared: None,
             finished: Vec::new(),
+            in_flight_bytes: 0,
         }
     }
 
@@ -278,6 +285,7 @@ impl Engine {
             self.token_deadlines.remove(&(*at, conn));
         }
         self.owned_bytes -= session.owned_bytes;
+        self.forget_owed(&session.owed);
         if !session.owned.is_empty() {
             self.reaping.push_back((conn, session.owned.into_iter()));
             self.reap(out);
@@ -289,6 +297,20 @@ impl Engine {
     /// unanswered; pass it to [`Engine::reject_unknown`] if nothing else
     /// handles it.
     pub fn handle<'t>(
+        &mut self,
+        conn: ConnId,
+        text: &'t str,
+        now: u64,
+        out: &mut impl Outbound,
+    ) -> Option<Unknown<'t>> {
+        if self.writing(conn) {
+            self.handle_behind_writes(conn, text, now, out);
+            return None;
+        }
+        self.handle_now(conn, text, now, out)
+    }
+
+    fn handle_now<'t>(
         &mut self,
         conn: ConnId,
         text: &'t str,
@@ -389,6 +411,13 @@ impl Engine {
     /// Whether `conn` has work in progress (a request answered in slices):
     /// its next messages must wait until it is done.
     pub fn busy(&self, conn: ConnId) -> bool {
+        self.has_job(conn) || self.writes_full(conn)
+    }
+
+    /// Whether `conn` is still owed replies to requests already handled (a
+    /// job in progress, writes in flight): a client that closes now gets
+    /// them before the close is answered.
+    pub fn owes_replies(&self, conn: ConnId) -> bool {
         self.has_job(conn) || self.writing(conn)
     }
 
