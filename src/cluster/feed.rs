@@ -8,7 +8,7 @@ use mio::Registry;
 
 use super::resp::{Reply, text};
 use super::script::{Stored, split_field};
-use super::{BATCH, Cluster, Event, State};
+use super::{BATCH, Cluster, Event, FEED_BLOCK_MS, State};
 use crate::change::Change;
 use crate::conn_id::ConnId;
 
@@ -86,6 +86,40 @@ fn entry<'a>(id: &'a str, fields: &'a [Reply], node: &str) -> Option<Entry<'a>> 
 }
 
 impl Cluster {
+    /// Sends the next stream read: without blocking while catching up (an
+    /// empty answer says the end is reached), blocking once live.
+    pub(super) fn read_stream(&mut self) {
+        let Some(feed) = self.feed.as_mut() else {
+            return;
+        };
+        let from = format!("{}-0", self.stream_pos);
+        let count = BATCH.to_string();
+        let block = FEED_BLOCK_MS.to_string();
+        let stream = self.keys.stream.as_bytes();
+        if self.state == State::Live {
+            feed.send(&[
+                b"XREAD",
+                b"COUNT",
+                count.as_bytes(),
+                b"BLOCK",
+                block.as_bytes(),
+                b"STREAMS",
+                stream,
+                from.as_bytes(),
+            ]);
+        } else {
+            feed.send(&[
+                b"XREAD",
+                b"COUNT",
+                count.as_bytes(),
+                b"STREAMS",
+                stream,
+                from.as_bytes(),
+            ]);
+        }
+        self.reading = Some(Instant::now());
+    }
+
     pub(super) fn read_feed(
         &mut self,
         registry: &Registry,
