@@ -289,3 +289,25 @@ fn pipelined_requests_behind_writes_are_answered_in_order() {
         r#"{"type":"value","id":"app","key":"a","value":null,"rev":0,"req":9}"#
     );
 }
+
+#[test]
+fn nodes_sharing_a_secret_file_accept_each_others_tokens() {
+    let Some(redis) = Redis::start() else { return };
+    let (path, token) = common::daemon::secret("cluster-auth");
+    let path = path.to_str().unwrap();
+    let extra = ["--start-revision", "0", "--secret-file", path];
+    let (a, b) = (node(&redis, "kvws", &extra), node(&redis, "kvws", &extra));
+    for n in [&a, &b] {
+        let mut c = Client::connect(n.addr);
+        c.call(
+            r#"{"type":"get","id":"app","key":"k","req":1}"#,
+            &[r#"{"type":"error","code":"unauthenticated","message":"authenticate first with {\"type\":\"auth\",\"token\":...}","req":1}"#],
+        );
+        c.send(&format!(r#"{{"type":"auth","token":"{token}"}}"#));
+        assert_eq!(json(&c.recv())["type"], "authenticated");
+        c.call(
+            r#"{"type":"get","id":"app","key":"k"}"#,
+            &[r#"{"type":"value","id":"app","key":"k","value":null,"rev":0}"#],
+        );
+    }
+}
