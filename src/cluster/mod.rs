@@ -53,6 +53,7 @@ use crate::engine::Outcome;
 use crate::protocol::ErrorCode;
 
 mod feed;
+mod metrics;
 mod resp;
 pub mod script;
 mod url;
@@ -214,6 +215,8 @@ pub(crate) struct Cluster {
     /// Writes in flight on a connection that was lost.
     failed: Vec<u64>,
     replies: Vec<Reply>,
+    /// What `/metrics` shows of the link (see [`metrics`]).
+    metrics: metrics::LinkMetrics,
 }
 
 fn unix_us() -> u64 {
@@ -276,6 +279,7 @@ impl Cluster {
             down_logged: false,
             failed: Vec::new(),
             replies: Vec::new(),
+            metrics: metrics::LinkMetrics::default(),
         }
     }
 
@@ -357,10 +361,12 @@ impl Cluster {
             return;
         };
         cmd.send(args);
+        let now = Instant::now();
         if self.expect.is_empty() {
-            self.cmd_due = Some(Instant::now());
+            self.cmd_due = Some(now);
         }
         self.expect.push_back(expect);
+        self.metrics.sent.push_back(now);
     }
 
     fn refresh_lease(&mut self) {
@@ -415,6 +421,7 @@ impl Cluster {
         };
         self.cmd = Some(cmd);
         self.expect.clear();
+        self.metrics.sent.clear();
         self.cmd_due = None;
         let mut handshake: Vec<Vec<Vec<u8>>> = Vec::new();
         if let Some(password) = &self.url.password {
@@ -470,6 +477,7 @@ impl Cluster {
     /// fails, the node goes on from its replica, and tries again later.
     fn lost(&mut self, registry: &Registry, now: Instant, why: &str) {
         self.drop_links(registry);
+        self.metrics.failures += 1;
         if !self.down_logged {
             self.down_logged = true;
             error!(
@@ -491,6 +499,7 @@ impl Cluster {
                 self.failed.push(seq);
             }
         }
+        self.metrics.sent.clear();
         self.cmd_due = None;
         self.reading = None;
         self.write_sha = None;
@@ -504,6 +513,8 @@ impl Cluster {
             "{why}: loading the store again from Redis; this node's clients are closed (1012) and resume with since"
         );
         self.loaded = false;
+        self.metrics.resyncs += 1;
+        self.metrics.reset();
         self.drop_links(registry);
         self.state = State::Down;
         self.retry_at = Some(now);
@@ -563,6 +574,8 @@ impl Cluster {
     /// to which is in the data.
     fn started(&mut self, epoch: &str, rev: u64, on: &mut dyn FnMut(Event<'_>)) {
         self.backoff = BACKOFF_MIN;
+        self.metrics.connections += 1;
+        self.metrics.known_rev = self.metrics.known_rev.max(rev);
         if self.down_logged {
             self.down_logged = false;
             info!("Redis at {}:{} is back", self.url.host, self.url.port);
@@ -581,7 +594,11 @@ impl Cluster {
             warn!(
                 "the data in Redis was lost or replaced (a new epoch): loading it again; this node's clients are closed (1012) and resume with since"
             );
+            self.metrics.resyncs += 1;
         }
+        self.metrics.reset();
+        // A new epoch may count from anywhere.
+        self.metrics.known_rev = rev;
         self.loaded = false;
         self.node = fresh_name();
         self.epoch = Some(epoch.to_string());
@@ -662,6 +679,7 @@ impl Cluster {
                     .pop_front()
                     .ok_or("a reply from Redis that nothing asked for")?;
                 self.cmd_due = (!self.expect.is_empty()).then_some(now);
+                self.metrics.replied(now);
                 self.on_cmd_reply(registry, now, expect, reply, on)?;
                 if self.cmd.is_none() {
                     break;
@@ -684,6 +702,9 @@ impl Cluster {
     ) -> Result<(), String> {
         if let Expect::Write(seq) = expect {
             let outcome = write::outcome(&reply);
+            if let Outcome::Done(rev) = outcome {
+                self.metrics.written(rev, now);
+            }
             if let Outcome::Failed(_, why) = &outcome
                 && why.contains("NOSCRIPT")
             {
@@ -765,6 +786,7 @@ impl Cluster {
         }
         self.cursor = cursor;
         if self.cursor == "0" {
+            self.metrics.known_rev = self.metrics.known_rev.max(self.scan_max);
             self.state = State::CatchingUp {
                 target: self.scan_max,
                 live: false,

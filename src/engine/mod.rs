@@ -28,6 +28,7 @@ use crate::subscriptions::Subscriptions;
 
 mod access;
 mod background;
+mod counters;
 mod durable;
 mod jobs;
 mod reads;
@@ -209,6 +210,8 @@ pub struct Engine {
     shared: Option<shared::Shared>,
     /// Connections whose request in progress ended, to read again.
     finished: Vec<ConnId>,
+    /// What `/metrics` shows of the engine's work (see [`counters`]).
+    counters: counters::Counters,
 }
 
 impl Engine {
@@ -250,6 +253,7 @@ impl Engine {
             owned_bytes: 0,
             shared: None,
             finished: Vec::new(),
+            counters: counters::Counters::default(),
         }
     }
 
@@ -305,15 +309,18 @@ impl Engine {
         {
             // It is being closed for guessing tokens: nothing more it sent
             // is looked at, however much of it was pipelined.
+            self.counters.received[counters::IGNORED] += 1;
             return None;
         }
         let env = match protocol::parse(text, self.limits.parse) {
             Ok(env) => env,
             Err(e) => {
+                self.counters.received[counters::INVALID] += 1;
                 self.error(conn, e.req, e.code, &e.message, out);
                 return None;
             }
         };
+        self.counters.request(&env.request);
         let req = env.req;
         if let Err((code, message)) = self.authorize(conn, &env.request, now) {
             self.error(conn, req, code, &message, out);
@@ -370,6 +377,7 @@ impl Engine {
 
     /// Handles a message that could not be decoded as text (binary, not UTF-8).
     pub fn reject_binary(&mut self, conn: ConnId, out: &mut impl Outbound) {
+        self.counters.received[counters::INVALID] += 1;
         let message = "binary message is not valid UTF-8 JSON; send JSON text";
         self.error(conn, None, ErrorCode::BadRequest, message, out);
     }
