@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::Server;
 use super::counters::Route;
 use crate::metrics::{self, CONTENT_TYPE, Decision, Exposition};
-use crate::net::http::Request;
+use crate::net::http::{self, Request};
 use crate::net::response::Response;
 
 /// The paths served here.
@@ -45,12 +45,16 @@ impl Server {
             READYZ_PATH => Route::Readyz,
             _ => return false,
         };
+        self.conns.counters.route(route);
         let head_only = match req.method.as_str() {
             "GET" => false,
             "HEAD" => true,
-            _ => return false, // 405 like any other path
+            _ => {
+                let refusal = http::error(http::Status::MethodNotAllowed);
+                self.conns.respond(slot, &refusal, now);
+                return true;
+            }
         };
-        self.conns.counters.route(route);
         let response = match route {
             Route::Healthz => plain(200, "ok\n"),
             Route::Readyz => self.readiness(),
