@@ -36,7 +36,10 @@ fn a_serving_server_is_healthy_and_ready_and_says_so_in_plain_text() {
     let server = TestServer::start();
     let health = get(server.addr, "/healthz");
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
-    assert_eq!(health.header("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        health.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(health.header("cache-control"), Some("no-store"));
     let ready = get(server.addr, "/readyz");
     assert_eq!((ready.status, ready.body.as_str()), (200, "ready\n"));
@@ -76,7 +79,11 @@ fn a_server_shutting_down_is_not_ready_but_healthy_until_it_is_gone() {
     );
     assert_eq!(upgrade.status, 503);
     let metrics = get(server.addr, "/metrics");
-    assert!(metrics.body.contains("\nkvws_ready 0\n"), "{}", metrics.body);
+    assert!(
+        metrics.body.contains("\nkvws_ready 0\n"),
+        "{}",
+        metrics.body
+    );
     assert!(
         metrics
             .body
@@ -98,13 +105,23 @@ fn a_cluster_node_is_ready_once_loaded_from_redis_and_not_before() {
     // Redis is not there: the node listens, healthy, but not ready.
     let node = Daemon::start(&["--redis", &url, "--start-revision", "0"]);
     let ready = get(node.addr, "/readyz");
-    assert_eq!((ready.status, ready.body.as_str()), (503, "loading the store from Redis\n"));
+    assert_eq!(
+        (ready.status, ready.body.as_str()),
+        (503, "loading the store from Redis\n")
+    );
     assert_eq!(get(node.addr, "/healthz").status, 200);
     let page = get(node.addr, "/metrics").body;
-    for line in ["kvws_ready 0\n", "kvws_cluster_redis_up 0\n", "kvws_cluster_loaded 0\n"] {
+    for line in [
+        "kvws_ready 0\n",
+        "kvws_cluster_redis_up 0\n",
+        "kvws_cluster_loaded 0\n",
+    ] {
         assert!(page.contains(line), "{line} in\n{page}");
     }
-    assert!(!page.contains("kvws_cluster_redis_failures_total 0\n"), "{page}");
+    assert!(
+        !page.contains("kvws_cluster_redis_failures_total 0\n"),
+        "{page}"
+    );
 
     redis.start_again();
     let ready = until(node.addr, "/readyz", 200);
@@ -123,7 +140,10 @@ fn a_cluster_node_is_ready_once_loaded_from_redis_and_not_before() {
     // Redis lost after loading: still ready (reads go on), and it shows.
     redis.stop();
     let start = Instant::now();
-    while !get(node.addr, "/metrics").body.contains("kvws_cluster_redis_up 0\n") {
+    while !get(node.addr, "/metrics")
+        .body
+        .contains("kvws_cluster_redis_up 0\n")
+    {
         assert!(start.elapsed() < 3 * PATIENCE, "the node never noticed");
         std::thread::sleep(Duration::from_millis(50));
     }

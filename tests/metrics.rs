@@ -51,7 +51,10 @@ fn counters_move_by_exactly_the_traffic_sent() {
     // Every label value is there from the start, at zero.
     for reason in ["limit", "origin", "host", "handshake_timeout"] {
         let labels = [("reason", reason)];
-        assert_eq!(before.find("kvws_connections_refused_total", &labels), Some(0.0));
+        assert_eq!(
+            before.find("kvws_connections_refused_total", &labels),
+            Some(0.0)
+        );
     }
 
     let mut c = server.client();
@@ -92,7 +95,9 @@ fn counters_move_by_exactly_the_traffic_sent() {
         ),
         (
             "not json",
-            &[r#"{"type":"error","code":"bad_request","message":"invalid JSON: expected ident at line 1 column 2"}"#],
+            &[
+                r#"{"type":"error","code":"bad_request","message":"invalid JSON: expected ident at line 1 column 2"}"#,
+            ],
         ),
         (
             r#"{"type":"unsubscribe","id":"a","key":"k","req":9}"#,
@@ -139,13 +144,19 @@ fn counters_move_by_exactly_the_traffic_sent() {
     // The client, and this scrape's own connection.
     assert_eq!(d("kvws_connections_accepted_total", &[]), 2.0);
     assert_eq!(d("kvws_websockets_opened_total", &[]), 1.0);
-    assert_eq!(d("kvws_http_requests_total", &[("route", "websocket")]), 1.0);
+    assert_eq!(
+        d("kvws_http_requests_total", &[("route", "websocket")]),
+        1.0
+    );
     assert_eq!(d("kvws_http_requests_total", &[("route", "metrics")]), 1.0);
     assert_eq!(after.value("kvws_websockets", &[]), 1.0);
     assert_eq!(after.value("kvws_keys", &[]), 3.0);
     assert_eq!(after.value("kvws_revision", &[]), 3.0);
     assert_eq!(after.value("kvws_subscriptions", &[("kind", "key")]), 0.0);
-    assert_eq!(after.value("kvws_subscriptions", &[("kind", "prefix")]), 1.0);
+    assert_eq!(
+        after.value("kvws_subscriptions", &[("kind", "prefix")]),
+        1.0
+    );
     assert_eq!(after.value("kvws_history_changes", &[]), 3.0);
     assert!(after.value("kvws_store_bytes", &[]) > 0.0);
     assert!(d("kvws_received_bytes_total", &[]) > 300.0);
@@ -177,7 +188,10 @@ fn counters_move_by_exactly_the_traffic_sent() {
     });
     assert_eq!(end.value("kvws_websockets", &[]), 0.0);
     assert_eq!(
-        end.value("kvws_ws_closes_total", &[("reason", "lost"), ("code", "1006")]),
+        end.value(
+            "kvws_ws_closes_total",
+            &[("reason", "lost"), ("code", "1006")]
+        ),
         0.0
     );
 }
@@ -213,13 +227,17 @@ fn refusals_and_closes_are_counted_by_reason() {
 
     // 1009: a message over --max-message-size.
     let mut big = raw_ws(server.addr);
-    big.write_all(&client_frame(1, &vec![b'x'; 100 << 10])).unwrap();
+    big.write_all(&client_frame(1, &vec![b'x'; 100 << 10]))
+        .unwrap();
     let _ = big.read_to_end(&mut Vec::new());
 
     // 1008: a subscriber that never reads while 16 KiB values pour in.
     let mut slow = raw_ws(server.addr);
-    slow.write_all(&client_frame(1, br#"{"type":"subscribe","id":"a","key":"k"}"#))
-        .unwrap();
+    slow.write_all(&client_frame(
+        1,
+        br#"{"type":"subscribe","id":"a","key":"k"}"#,
+    ))
+    .unwrap();
     let mut writer = server.client();
     let value = format!("\"{}\"", "v".repeat(16_000));
     let slow_consumer = [("reason", "slow_consumer"), ("code", "1008")];
@@ -231,25 +249,35 @@ fn refusals_and_closes_are_counted_by_reason() {
             r#"{{"type":"set","id":"a","key":"k","value":{value},"req":{req}}}"#
         ));
         writer.recv();
-        if req % 50 == 0
+        if req.is_multiple_of(50)
             && scrape(&py, server.addr, &[]).find("kvws_ws_closes_total", &slow_consumer)
                 == Some(1.0)
         {
             break;
         }
-        assert!(start.elapsed() < 4 * PATIENCE, "the slow subscriber was never closed");
+        assert!(
+            start.elapsed() < 4 * PATIENCE,
+            "the slow subscriber was never closed"
+        );
     }
     drop(slow);
 
     let page = scrape(&py, server.addr, &[]);
-    let refused = |reason: &str| page.value("kvws_connections_refused_total", &[("reason", reason)]);
+    let refused =
+        |reason: &str| page.value("kvws_connections_refused_total", &[("reason", reason)]);
     assert_eq!(refused("host"), 1.0);
     assert_eq!(refused("origin"), 1.0);
     assert_eq!(refused("bad_handshake"), 1.0);
     assert_eq!(refused("limit"), 0.0);
-    assert_eq!(page.value("kvws_http_requests_total", &[("route", "other")]), 1.0);
+    assert_eq!(
+        page.value("kvws_http_requests_total", &[("route", "other")]),
+        1.0
+    );
     let closes = |reason: &str, code: &str| {
-        page.value("kvws_ws_closes_total", &[("reason", reason), ("code", code)])
+        page.value(
+            "kvws_ws_closes_total",
+            &[("reason", reason), ("code", code)],
+        )
     };
     assert_eq!(closes("too_big", "1009"), 1.0);
     assert_eq!(closes("slow_consumer", "1008"), 1.0);
@@ -275,7 +303,10 @@ fn the_connection_limit_and_the_handshake_timeout_are_counted() {
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     drop(silent);
     let page = scrape_until(&py, &server, "the limit and the timeout", |p| {
-        p.value("kvws_connections_refused_total", &[("reason", "handshake_timeout")]) == 1.0
+        p.value(
+            "kvws_connections_refused_total",
+            &[("reason", "handshake_timeout")],
+        ) == 1.0
     });
     // At least the one above; a scrape that came while the first was
     // still closing was over the limit too.
@@ -294,8 +325,10 @@ fn failed_authentications_are_counted_and_close_with_1008() {
     }
     assert_eq!(c.expect_close(), Some(1008));
     let page = scrape_until(&py, &server, "the close", |p| {
-        p.find("kvws_ws_closes_total", &[("reason", "auth_failures"), ("code", "1008")])
-            == Some(1.0)
+        p.find(
+            "kvws_ws_closes_total",
+            &[("reason", "auth_failures"), ("code", "1008")],
+        ) == Some(1.0)
     });
     assert_eq!(
         page.value("kvws_ws_messages_received_total", &[("type", "auth")]),
@@ -341,7 +374,10 @@ fn the_write_ahead_log_reports_appends_syncs_and_compactions() {
     let syncs = page.value("kvws_wal_fsync_duration_seconds_count", &[]);
     assert!((1.0..=102.0).contains(&syncs), "{syncs} syncs");
     assert!(page.value("kvws_wal_compaction_fork_duration_seconds_count", &[]) >= 1.0);
-    assert_eq!(page.value("kvws_wal_compactions_total", &[("result", "failed")]), 0.0);
+    assert_eq!(
+        page.value("kvws_wal_compactions_total", &[("result", "failed")]),
+        0.0
+    );
     assert_eq!(page.value("kvws_wal_refusing_writes", &[]), 0.0);
     drop(c);
     server.stop();
@@ -352,22 +388,35 @@ fn the_write_ahead_log_reports_appends_syncs_and_compactions() {
 fn only_loopback_or_the_token_holder_may_read_the_page() {
     let Some(py) = python() else { return };
     const TOKEN: &str = "a-metrics-token-of-some-length";
-    let config = Config::default().metrics_token(Some(MetricsToken::new(TOKEN.as_bytes()).unwrap()));
+    let config =
+        Config::default().metrics_token(Some(MetricsToken::new(TOKEN.as_bytes()).unwrap()));
     let server = TestServer::with(config);
     // With a token configured, loopback needs it too.
     let none = get(server.addr, "/metrics");
     assert_eq!(none.status, 401);
-    assert_eq!(none.header("www-authenticate"), Some("Bearer realm=\"kvws metrics\""));
+    assert_eq!(
+        none.header("www-authenticate"),
+        Some("Bearer realm=\"kvws metrics\"")
+    );
     assert!(!none.body.contains("kvws_"));
     let bearer = |t: &str| format!("Bearer {t}");
-    for wrong in [&bearer("a-metrics-token-of-some-lengtH"), &bearer(""), TOKEN] {
+    for wrong in [
+        &bearer("a-metrics-token-of-some-lengtH"),
+        &bearer(""),
+        TOKEN,
+    ] {
         let reply = request(server.addr, "GET", "/metrics", &[("Authorization", wrong)]);
         assert_eq!(reply.status, 401, "{wrong}");
     }
     let right = bearer(TOKEN);
     let page = scrape(&py, server.addr, &[("Authorization", &right)]);
     assert_eq!(page.value("kvws_ready", &[]), 1.0);
-    let head = request(server.addr, "HEAD", "/metrics", &[("Authorization", &right)]);
+    let head = request(
+        server.addr,
+        "HEAD",
+        "/metrics",
+        &[("Authorization", &right)],
+    );
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert!(head.header("content-length").is_some_and(|n| n != "0"));

@@ -103,15 +103,22 @@ fn auth(c: &mut Client, token: &str) -> String {
     c.recv()
 }
 
-const ACCEPTED: &str = r#"{"type":"authenticated","role":"guest","ids":["app"],"access":"readwrite","expires":"#;
+const ACCEPTED: &str =
+    r#"{"type":"authenticated","role":"guest","ids":["app"],"access":"readwrite","expires":"#;
 
 #[test]
 fn tokens_of_either_secret_verify_and_a_kid_selects_one() {
     let file = temp_file("either");
-    write_file(&file, &format!("# signing\n{NEW}\n\n# until every old token expired\n{OLD}\n"));
+    write_file(
+        &file,
+        &format!("# signing\n{NEW}\n\n# until every old token expired\n{OLD}\n"),
+    );
     let server = Reloadable::start(&file);
     let both = Secret::from_file(&file).unwrap();
-    assert_eq!(both.kids().collect::<Vec<_>>(), [kid_of(NEW.as_bytes()), kid_of(OLD.as_bytes())]);
+    assert_eq!(
+        both.kids().collect::<Vec<_>>(),
+        [kid_of(NEW.as_bytes()), kid_of(OLD.as_bytes())]
+    );
     let old_only = Secret::new(OLD).unwrap();
     let stranger = Secret::new(b"a secret this server has never heard of".to_vec()).unwrap();
     for token in [
@@ -150,11 +157,17 @@ fn a_secret_is_rotated_by_reloading_the_file_without_dropping_anyone() {
 
     // 1. The new secret as the second line: both verify, the old signs.
     write_file(&file, &format!("{OLD}\n{NEW}\n"));
-    assert_eq!(server.reload(), Ok(vec![old.kid().to_string(), new.kid().to_string()]));
+    assert_eq!(
+        server.reload(),
+        Ok(vec![old.kid().to_string(), new.kid().to_string()])
+    );
     assert!(auth(&mut fresh, &new.mint(&claims())).starts_with(ACCEPTED));
     // 2. Later, the new one first: it signs; old tokens still verify.
     write_file(&file, &format!("{NEW}\n{OLD}\n"));
-    assert_eq!(server.reload(), Ok(vec![new.kid().to_string(), old.kid().to_string()]));
+    assert_eq!(
+        server.reload(),
+        Ok(vec![new.kid().to_string(), old.kid().to_string()])
+    );
     let mut c = Client::connect(server.addr);
     assert!(auth(&mut c, &old_token).starts_with(ACCEPTED));
     // 3. Once every old token has expired, the old secret goes.
@@ -220,10 +233,15 @@ fn kvws_token_signs_with_the_first_secret_and_prints_key_ids() {
     assert!(out.status.success());
     let token = String::from_utf8(out.stdout).unwrap();
     let header = token.split('.').next().unwrap();
-    let header = data_encoding::BASE64URL_NOPAD.decode(header.as_bytes()).unwrap();
+    let header = data_encoding::BASE64URL_NOPAD
+        .decode(header.as_bytes())
+        .unwrap();
     assert_eq!(
         String::from_utf8(header).unwrap(),
-        format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#, kid_of(NEW.as_bytes()))
+        format!(
+            r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#,
+            kid_of(NEW.as_bytes())
+        )
     );
     let new = Secret::new(NEW).unwrap();
     assert!(kvws::auth::verify(new.bytes(), token.trim(), 0, 0).is_ok());

@@ -86,7 +86,8 @@ impl Secret {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let key = Key::new(line.as_bytes().to_vec()).map_err(|e| format!("line {}: {e}", n + 1))?;
+            let key =
+                Key::new(line.as_bytes().to_vec()).map_err(|e| format!("line {}: {e}", n + 1))?;
             if keys.iter().any(|k| k.kid == key.kid) {
                 return Err(format!("line {}: the same secret appears twice", n + 1));
             }
@@ -190,7 +191,8 @@ mod tests {
 
     #[test]
     fn a_file_holds_secrets_one_a_line_with_comments_and_blank_lines() {
-        let s = Secret::parse(format!("# new\n  {B}  \n\n# old, until Friday\n{A}\n").as_bytes()).unwrap();
+        let s = Secret::parse(format!("# new\n  {B}  \n\n# old, until Friday\n{A}\n").as_bytes())
+            .unwrap();
         assert_eq!(s.count(), 2);
         assert_eq!(s.bytes(), B.as_bytes());
         assert_eq!(s.kid(), kid_of(B.as_bytes()));
@@ -201,13 +203,20 @@ mod tests {
         for (bad, why) in [
             ("# nothing\n\n", "no secret"),
             ("short\n", "line 1: the secret is 5 bytes"),
-            (&format!("{A}\n{A}\n"), "line 2: the same secret appears twice"),
+            (
+                &format!("{A}\n{A}\n"),
+                "line 2: the same secret appears twice",
+            ),
         ] {
             let e = Secret::parse(bad.as_bytes()).unwrap_err();
             assert!(e.contains(why), "{e}");
         }
         let many: String = (0..=MAX_SECRETS).map(|i| format!("{A}{i}\n")).collect();
-        assert!(Secret::parse(many.as_bytes()).unwrap_err().contains("at most"));
+        assert!(
+            Secret::parse(many.as_bytes())
+                .unwrap_err()
+                .contains("at most")
+        );
         // Not text: one raw secret, as before.
         let raw = [0xffu8; 40];
         assert_eq!(Secret::parse(&raw).unwrap().bytes(), &raw[..]);

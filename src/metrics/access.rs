@@ -124,7 +124,9 @@ pub fn decide(peer: IpAddr, authorization: Option<&str>, token: Option<&MetricsT
 fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -146,9 +148,21 @@ mod tests {
 
         let token = MetricsToken::new(b"0123456789abcdef-metrics").unwrap();
         let t = Some(&token);
-        assert_eq!(decide(far, Some("Bearer 0123456789abcdef-metrics"), t), Decision::Allow);
-        assert_eq!(decide(far, Some("bearer  0123456789abcdef-metrics "), t), Decision::Allow);
-        for bad in [None, Some("Bearer 0123456789abcdef-metric"), Some("Basic 0123456789abcdef-metrics"), Some("0123456789abcdef-metrics"), Some("")] {
+        assert_eq!(
+            decide(far, Some("Bearer 0123456789abcdef-metrics"), t),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(far, Some("bearer  0123456789abcdef-metrics "), t),
+            Decision::Allow
+        );
+        for bad in [
+            None,
+            Some("Bearer 0123456789abcdef-metric"),
+            Some("Basic 0123456789abcdef-metrics"),
+            Some("0123456789abcdef-metrics"),
+            Some(""),
+        ] {
             assert_eq!(decide(far, bad, t), Decision::Unauthorized, "{bad:?}");
             assert_eq!(decide(local, bad, t), Decision::Unauthorized, "{bad:?}");
         }
@@ -156,7 +170,11 @@ mod tests {
 
     #[test]
     fn tokens_must_be_long_and_printable_and_never_show() {
-        assert!(MetricsToken::new(b"short").unwrap_err().contains("at least 16"));
+        assert!(
+            MetricsToken::new(b"short")
+                .unwrap_err()
+                .contains("at least 16")
+        );
         assert!(MetricsToken::new(b"0123456789abcdef with space").is_err());
         let t = MetricsToken::new(b"0123456789abcdef").unwrap();
         assert_eq!(format!("{t:?}"), "MetricsToken(<redacted>)");

@@ -45,9 +45,9 @@ use self::log::Log;
 pub use crate::config::Fsync;
 use compact::Compaction;
 use lock::DirLock;
+use metrics::WalMetrics;
 use record::Record;
 use recover::{SNAPSHOT_TMP, Tail};
-use metrics::WalMetrics;
 use sync::Syncer;
 
 /// How long to wait before retrying a compaction that failed.

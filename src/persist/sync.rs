@@ -97,7 +97,11 @@ impl Syncer {
 
     /// How long the syncs made by this thread took.
     pub fn latency(&self) -> Histogram {
-        *self.shared.latency.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .shared
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// A sync that failed since the last call: the data may not be on disk.

@@ -45,7 +45,8 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
     let mut bytes = Vec::new();
-    s.read_to_end(&mut bytes).expect("the server closes after a response");
+    s.read_to_end(&mut bytes)
+        .expect("the server closes after a response");
     let text = String::from_utf8(bytes).expect("UTF-8 response");
     let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
     let status = head
@@ -163,7 +164,11 @@ pub fn parse(python: &str, text: &str) -> Page {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
                 .collect();
-            (s[0].as_str().unwrap().to_string(), labels, s[2].as_f64().unwrap())
+            (
+                s[0].as_str().unwrap().to_string(),
+                labels,
+                s[2].as_f64().unwrap(),
+            )
         })
         .collect();
     Page { types, samples }

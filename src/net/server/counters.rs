@@ -110,7 +110,11 @@ const ERROR_CODES: [ErrorCode; 12] = [
 /// place these are told apart: the same code can have several causes).
 const SERVER_CLOSES: [(&str, u16, &str); 11] = [
     ("slow_consumer", 1008, "output buffer limit"),
-    ("auth_failures", 1008, "too many failed authentication attempts"),
+    (
+        "auth_failures",
+        1008,
+        "too many failed authentication attempts",
+    ),
     ("slow_replay", 1008, "too slow to catch up"),
     ("too_big", 1009, "message too large"),
     ("invalid_utf8", 1007, "text message is not valid UTF-8"),
@@ -311,7 +315,11 @@ fn sent_type(json: &[u8]) -> usize {
 
 fn error_code(json: &[u8]) -> usize {
     leading(json, b"{\"type\":\"error\",\"code\":\"")
-        .and_then(|code| ERROR_CODES.iter().position(|c| c.as_str().as_bytes() == code))
+        .and_then(|code| {
+            ERROR_CODES
+                .iter()
+                .position(|c| c.as_str().as_bytes() == code)
+        })
         .unwrap_or(ERROR_CODES.len())
 }
 
@@ -330,7 +338,10 @@ mod tests {
         c.sent(br#"{"type":"valuesque"}"#);
         c.sent(br#"  {"type":"value"}"#);
         let mut framed = Vec::new();
-        frame::text_frame_into(&mut framed, br#"{"type":"deleted","id":"a","key":"k","rev":3}"#);
+        frame::text_frame_into(
+            &mut framed,
+            br#"{"type":"deleted","id":"a","key":"k","rev":3}"#,
+        );
         c.sent_frame(&framed);
         let mut big = Vec::new();
         let long = format!(r#"{{"type":"keys","pad":"{}"}}"#, "x".repeat(70_000));
@@ -345,13 +356,19 @@ mod tests {
     #[test]
     fn closes_are_told_apart_by_reason() {
         let mut c = Counters::default();
-        c.closed(&Ending::Close(CloseCode::Policy, "output buffer limit"), None);
+        c.closed(
+            &Ending::Close(CloseCode::Policy, "output buffer limit"),
+            None,
+        );
         c.closed(
             &Ending::Close(CloseCode::Policy, "too many failed authentication attempts"),
             None,
         );
         c.closed(&Ending::Fail(CloseCode::Size, "message too large"), None);
-        c.closed(&Ending::Close(CloseCode::Policy, "a hook's own reason"), None);
+        c.closed(
+            &Ending::Close(CloseCode::Policy, "a hook's own reason"),
+            None,
+        );
         c.closed(&Ending::Close(CloseCode::from(4000), "custom"), None);
         c.closed(&Ending::Reply, Some(1000));
         c.closed(&Ending::Reply, None);
