@@ -2,7 +2,7 @@
 //! nodes, one store between them.
 //!
 //! A node keeps the whole store in memory as a replica and serves reads,
-//! subscriptions and replays from it. Its writes are [`Proposal`]s that
+//! subscriptions and replays from it. Its writes are [`Proposal`](crate::engine::Proposal)s that
 //! one Lua script per write makes in Redis ([`script`]), which orders every
 //! change of every node by one revision counter and appends it to a
 //! stream. Every node follows that stream and applies each change through

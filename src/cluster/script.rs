@@ -102,7 +102,7 @@ return {epoch, redis.call('GET', KEYS[2]) or '0'}
 "#;
 
 /// Deletes the ephemeral keys of nodes whose lease has lapsed, at most
-/// ARGV[2] of them per run. KEYS: epoch, rev, data, stream, ttl, nodes.
+/// `ARGV[2]` of them per run. KEYS: epoch, rev, data, stream, ttl, nodes.
 /// ARGV: the prefix, the batch size, the stream's length, this node's name.
 /// Returns the number of keys deleted (run again while it is the batch).
 pub const REAP_DEAD: &str = r#"

@@ -32,7 +32,7 @@ pub struct MetricsToken {
 }
 
 impl MetricsToken {
-    /// A token of at least [`MIN_TOKEN_LEN`] bytes, printable ASCII (it
+    /// A token of at least 16 bytes, printable ASCII (it
     /// travels in an HTTP header).
     pub fn new(token: &[u8]) -> Result<MetricsToken, String> {
         if token.len() < MIN_TOKEN_LEN {

@@ -12,7 +12,7 @@
 //! the loop already owns (an increment is one add, not a locked read-
 //! modify-write shared between cores), and the page is written only when
 //! someone asks for it, from those fields. What the crate would add is
-//! the text format, which is a few `write!`s and an escape (see [`text`]).
+//! the text format, which is a few `write!`s and an escape (see [`Exposition`]).
 //! Label sets are fixed enumerations (message types, error codes, close
 //! reasons), never strings a client sent, so cardinality is bounded by
 //! construction.
