@@ -1,8 +1,8 @@
 //! `GET /metrics` on a real server over loopback, parsed by the Python
 //! `prometheus_client` text parser: counters move by exactly the traffic
-//! sent, refusals and closes are counted by reason, the write-ahead log
-//! reports its appends, syncs and compactions, and only loopback peers (or
-//! holders of the token) may read the page.
+//! sent, refusals and closes are counted by reason, and only loopback
+//! peers (or holders of the token) may read the page. The write-ahead
+//! log's figures are in `metrics_wal.rs`.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::scrape::{Page, get, parse, python, request, scrape};
+use common::scrape::{Page, get, python, request, scrape, scrape_until};
 use common::{PATIENCE, TestServer, client_frame, raw_ws};
 use kvws::Config;
 use kvws::metrics::MetricsToken;
@@ -18,26 +18,6 @@ use kvws::metrics::MetricsToken;
 /// The difference of one sample between two pages (missing counts as 0).
 fn delta(a: &Page, b: &Page, name: &str, labels: &[(&str, &str)]) -> f64 {
     b.find(name, labels).unwrap_or(0.0) - a.find(name, labels).unwrap_or(0.0)
-}
-
-/// Scrapes until `pred` holds for the page (the server counts as events
-/// arrive, not when we ask); fails after a while.
-fn scrape_until(py: &str, server: &TestServer, what: &str, pred: impl Fn(&Page) -> bool) -> Page {
-    let start = Instant::now();
-    loop {
-        // A connection the test just dropped may still count against a
-        // small connection limit: then the page is answered 503, and asked
-        // for again.
-        let reply = get(server.addr, "/metrics");
-        if reply.status == 200 {
-            let page = parse(py, &reply.body);
-            if pred(&page) {
-                return page;
-            }
-        }
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -182,7 +162,7 @@ fn counters_move_by_exactly_the_traffic_sent() {
     while raw.ws.read().is_ok() {}
     let none = [("reason", "client"), ("code", "1005")];
     let away = [("reason", "client"), ("code", "1001")];
-    let end = scrape_until(&py, &server, "the closes", |p| {
+    let end = scrape_until(&py, server.addr, "the closes", |p| {
         p.find("kvws_ws_closes_total", &none) == Some(1.0)
             && p.find("kvws_ws_closes_total", &away) == Some(1.0)
     });
@@ -302,7 +282,7 @@ fn the_connection_limit_and_the_handshake_timeout_are_counted() {
     silent.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     drop(silent);
-    let page = scrape_until(&py, &server, "the limit and the timeout", |p| {
+    let page = scrape_until(&py, server.addr, "the limit and the timeout", |p| {
         p.value(
             "kvws_connections_refused_total",
             &[("reason", "handshake_timeout")],
@@ -324,7 +304,7 @@ fn failed_authentications_are_counted_and_close_with_1008() {
         c.send(r#"{"type":"auth","token":"a.b.c"}"#);
     }
     assert_eq!(c.expect_close(), Some(1008));
-    let page = scrape_until(&py, &server, "the close", |p| {
+    let page = scrape_until(&py, server.addr, "the close", |p| {
         p.find(
             "kvws_ws_closes_total",
             &[("reason", "auth_failures"), ("code", "1008")],
@@ -338,50 +318,6 @@ fn failed_authentications_are_counted_and_close_with_1008() {
         page.value("kvws_ws_errors_sent_total", &[("code", "invalid_token")]),
         5.0
     );
-}
-
-#[test]
-fn the_write_ahead_log_reports_appends_syncs_and_compactions() {
-    let Some(py) = python() else { return };
-    let dir = std::env::temp_dir().join(format!("kvws-metrics-wal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let config = Config::default()
-        .data_dir(Some(dir.clone()))
-        .fsync(kvws::Fsync::Always)
-        .compact_min(4 << 10)
-        .compact_factor(1);
-    let server = TestServer::with(config);
-    let before = scrape(&py, server.addr, &[]);
-    assert_eq!(before.value("kvws_wal_appends_total", &[]), 0.0);
-    let mut c = server.client();
-    let value = format!("\"{}\"", "w".repeat(100));
-    for i in 1..=100 {
-        c.call(
-            &format!(r#"{{"type":"set","id":"a","key":"k","value":{value},"req":{i}}}"#),
-            &[&format!(
-                r#"{{"type":"value","id":"a","key":"k","value":{value},"rev":{i},"req":{i}}}"#
-            )],
-        );
-    }
-    // The log is many times the one key it holds: it is compacted.
-    let page = scrape_until(&py, &server, "a compaction", |p| {
-        p.value("kvws_wal_compactions_total", &[("result", "ok")]) >= 1.0
-            && p.value("kvws_wal_compaction_running", &[]) == 0.0
-    });
-    assert_eq!(page.value("kvws_wal_appends_total", &[]), 100.0);
-    assert!(page.value("kvws_wal_written_bytes_total", &[]) > 100.0 * 100.0);
-    // One sync per step with changes (--fsync always), and one per rotation.
-    let syncs = page.value("kvws_wal_fsync_duration_seconds_count", &[]);
-    assert!((1.0..=102.0).contains(&syncs), "{syncs} syncs");
-    assert!(page.value("kvws_wal_compaction_fork_duration_seconds_count", &[]) >= 1.0);
-    assert_eq!(
-        page.value("kvws_wal_compactions_total", &[("result", "failed")]),
-        0.0
-    );
-    assert_eq!(page.value("kvws_wal_refusing_writes", &[]), 0.0);
-    drop(c);
-    server.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

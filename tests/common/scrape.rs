@@ -11,6 +11,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 
+use std::time::{Duration, Instant};
+
 use super::PATIENCE;
 
 /// An HTTP response: status, head (lowercased names), body.
@@ -183,4 +185,24 @@ pub fn scrape(python: &str, addr: SocketAddr, headers: &[(&str, &str)]) -> Page 
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     parse(python, &reply.body)
+}
+
+/// Scrapes until `pred` holds for the page (the server counts as events
+/// arrive, not when we ask); fails after a while.
+pub fn scrape_until(py: &str, addr: SocketAddr, what: &str, pred: impl Fn(&Page) -> bool) -> Page {
+    let start = Instant::now();
+    loop {
+        // A connection the test just dropped may still count against a
+        // small connection limit: then the page is answered 503, and asked
+        // for again.
+        let reply = get(addr, "/metrics");
+        if reply.status == 200 {
+            let page = parse(py, &reply.body);
+            if pred(&page) {
+                return page;
+            }
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

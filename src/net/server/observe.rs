@@ -90,7 +90,8 @@ impl Server {
                     .header("WWW-Authenticate", "Bearer realm=\"kvws metrics\"")
             }
             Decision::Forbidden => {
-                log::warn!("{peer}: /metrics refused (not loopback; see --metrics-token)");
+                // Debug, not warn: strangers knocking would fill the log.
+                log::debug!("{peer}: /metrics refused (not loopback; see --metrics-token)");
                 plain(
                     403,
                     "/metrics is served to loopback only; start kvws with --metrics-token for other peers\n",
