@@ -160,18 +160,20 @@ pub(crate) fn verify_among<'k>(
     else {
         return Err(invalid("not a JWT (expected three dot-separated parts)"));
     };
-    // The header is read before the signature is checked only to learn
-    // which secret to check it with (`kid`); nothing else in it is
-    // trusted until the signature holds (the algorithm is checked after).
-    let header = BASE64URL_NOPAD
-        .decode(header.as_bytes())
-        .map_err(|_| invalid("bad header encoding"))?;
-    let header: Header = serde_json::from_slice(&header).map_err(|_| invalid("bad header"))?;
+    // The signature first: nothing in an unauthenticated token is trusted.
+    // The header is decoded before only to learn which secret to check
+    // the signature with (`kid`); a header that cannot be read names none,
+    // and is refused once the signature holds (as it was before kids).
     let signature = BASE64URL_NOPAD
         .decode(signature.as_bytes())
         .map_err(|_| invalid("bad signature encoding"))?;
+    let header: Result<Header, TokenError> = BASE64URL_NOPAD
+        .decode(header.as_bytes())
+        .map_err(|_| invalid("bad header encoding"))
+        .and_then(|h| serde_json::from_slice(&h).map_err(|_| invalid("bad header")));
+    let kid = header.as_ref().ok().and_then(|h| h.kid.as_deref());
     let signed = &token.as_bytes()[..token.len() - signature_len(token)];
-    let valid = keys(header.kid.as_deref())?.into_iter().any(|secret| {
+    let valid = keys(kid)?.into_iter().any(|secret| {
         let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
         mac.update(signed);
         // Constant time for each secret; which secret matched is no secret.
@@ -180,6 +182,7 @@ pub(crate) fn verify_among<'k>(
     if !valid {
         return Err(invalid("bad signature"));
     }
+    let header = header?;
     if header.alg != "HS256" {
         return Err(invalid("unsupported algorithm (only HS256)"));
     }
