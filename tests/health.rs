@@ -137,6 +137,25 @@ fn a_cluster_node_is_ready_once_loaded_from_redis_and_not_before() {
         assert!(page.contains(line), "{line} in\n{page}");
     }
 
+    // A write made through Redis and applied back here from the stream:
+    // its round trip and its apply lag are measured, and nothing is left
+    // behind.
+    let mut c = common::Client::connect(node.addr);
+    c.call(
+        r#"{"type":"set","id":"a","key":"k","value":1,"req":1}"#,
+        &[r#"{"type":"value","id":"a","key":"k","value":1,"rev":1,"req":1}"#],
+    );
+    let page = get(node.addr, "/metrics").body;
+    for line in [
+        "kvws_cluster_applied_revision 1\n",
+        "kvws_cluster_replication_lag_revisions 0\n",
+        "kvws_cluster_apply_lag_seconds_count 1\n",
+    ] {
+        assert!(page.contains(line), "{line} in\n{page}");
+    }
+    assert!(!page.contains("kvws_cluster_redis_roundtrip_seconds_count 0\n"));
+    drop(c);
+
     // Redis lost after loading: still ready (reads go on), and it shows.
     redis.stop();
     let start = Instant::now();
