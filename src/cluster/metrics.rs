@@ -50,9 +50,16 @@ impl LinkMetrics {
         }
     }
 
-    /// This node's write was made in Redis with revision `rev`.
-    pub fn written(&mut self, rev: u64, now: Instant) {
+    /// This node's write was made in Redis with revision `rev`; the
+    /// stream has been applied up to `applied`.
+    pub fn written(&mut self, rev: u64, applied: u64, now: Instant) {
         self.known_rev = self.known_rev.max(rev);
+        if rev <= applied {
+            // The stream (another connection) brought it back before the
+            // reply to the write arrived: no lag at all.
+            self.apply_lag.observe_ns(0);
+            return;
+        }
         if self.waiting.len() == MAX_WAITING {
             self.waiting.pop_front();
         }
@@ -138,16 +145,19 @@ mod tests {
     fn own_writes_are_timed_until_applied_and_the_wait_is_bounded() {
         let mut m = LinkMetrics::default();
         let t0 = Instant::now();
-        m.written(5, t0);
-        m.written(7, t0);
+        m.written(5, 0, t0);
+        m.written(7, 0, t0);
         m.applied(6, t0 + Duration::from_millis(3));
         assert_eq!(m.apply_lag.count(), 1);
         assert_eq!(m.known_rev, 7);
         for rev in 10..10 + MAX_WAITING as u64 {
-            m.written(rev, t0);
+            m.written(rev, 7, t0);
         }
         assert_eq!(m.waiting.len(), MAX_WAITING);
         m.applied(u64::MAX, t0);
         assert_eq!(m.apply_lag.count(), 1 + MAX_WAITING as u64);
+        // Applied before its reply came: counted, with no lag.
+        m.written(3, 9, t0);
+        assert_eq!(m.apply_lag.count(), 2 + MAX_WAITING as u64);
     }
 }

@@ -703,7 +703,7 @@ impl Cluster {
         if let Expect::Write(seq) = expect {
             let outcome = write::outcome(&reply);
             if let Outcome::Done(rev) = outcome {
-                self.metrics.written(rev, now);
+                self.metrics.written(rev, self.stream_pos, now);
             }
             if let Outcome::Failed(_, why) = &outcome
                 && why.contains("NOSCRIPT")
