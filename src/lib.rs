@@ -24,6 +24,8 @@
 //!       engine         applies one request; says who gets which bytes;
 //!                      large answers as jobs run in slices
 //!       config         every limit, with its default and the reason for it
+//!       metrics        histograms and the Prometheus text format (a leaf:
+//!                      each layer counts in its own fields)
 //! disk  persist        write-ahead log, snapshots, recovery, compaction;
 //!                      writes changes down, hands recovered ones back
 //! share cluster        Redis as the shared, ordered log of many nodes: a
@@ -60,8 +62,10 @@
 //! layers below are public modules for programs that drive them directly
 //! (tests, fuzzers, tools that read a data directory): [`engine`] (the
 //! protocol without sockets), [`store`], [`change`], [`protocol`],
-//! [`persist`], [`http`], `cluster` (what is kept in Redis); [`client`] is the blocking client library and
-//! [`auth`] mints and checks tokens. Everything else is private.
+//! [`persist`], [`http`], `cluster` (what is kept in Redis); [`client`] is the blocking client library,
+//! [`auth`] mints and checks tokens, and [`metrics`] holds what
+//! `GET /metrics` is written with (and its access token). Everything else
+//! is private.
 //!
 //! # Embedding
 //!
@@ -124,6 +128,7 @@ mod history;
 mod hooks;
 #[cfg(feature = "cli")]
 pub mod load;
+pub mod metrics;
 mod net;
 pub mod persist;
 pub mod protocol;

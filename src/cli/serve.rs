@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::units::{parse_duration, parse_size, show_duration, show_size};
 use crate::auth::Secret;
+use crate::metrics::MetricsToken;
 use crate::{Config, Server};
 
 fn options() -> Options {
@@ -150,7 +151,13 @@ fn options() -> Options {
     o.optopt(
         "",
         "secret-file",
-        "file holding the token secret (at least 32 bytes, mode 600); turns authentication on",
+        "file holding the token secrets, one a line (each at least 32 bytes; mode 600): the first signs, all verify; turns authentication on",
+        "PATH",
+    );
+    o.optopt(
+        "",
+        "metrics-token",
+        "file holding a bearer token (mode 600) that /metrics requires from every scraper; without it /metrics is served to loopback peers only",
         "PATH",
     );
     duration(
@@ -276,6 +283,10 @@ fn config(m: &Matches) -> Result<Config, String> {
     c.token_leeway = duration("token-leeway", c.token_leeway)?;
     if let Some(path) = get("secret-file") {
         c.secret = Some(Secret::from_file(Path::new(&path))?);
+        c.secret_file = Some(path.into());
+    }
+    if let Some(path) = get("metrics-token") {
+        c.metrics_token = Some(MetricsToken::from_file(Path::new(&path))?);
     }
     c.allowed_origins = m.opt_strs("allow-origin");
     c.allowed_hosts = m.opt_strs("allow-host");

@@ -26,6 +26,7 @@ impl Cluster {
                     .pop_front()
                     .ok_or("a reply from Redis that nothing asked for")?;
                 self.cmd_due = (!self.expect.is_empty()).then_some(now);
+                self.metrics.replied(now);
                 self.on_cmd_reply(registry, now, expect, reply, on)?;
                 if self.cmd.is_none() {
                     break;
@@ -48,6 +49,9 @@ impl Cluster {
     ) -> Result<(), String> {
         if let Expect::Write(seq) = expect {
             let outcome = write::outcome(&reply);
+            if let Outcome::Done(rev) = outcome {
+                self.metrics.written(rev, self.stream_pos, now);
+            }
             if let Outcome::Failed(_, why) = &outcome
                 && why.contains("NOSCRIPT")
             {

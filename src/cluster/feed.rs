@@ -207,6 +207,7 @@ impl Cluster {
                 _ => on(Event::Apply(change, mine)),
             }
         }
+        self.metrics.applied(self.stream_pos, now);
         if let State::CatchingUp { target, live } = self.state
             && entries.len() < BATCH
         {

@@ -72,10 +72,12 @@ impl Cluster {
             return;
         };
         cmd.send(args);
+        let now = Instant::now();
         if self.expect.is_empty() {
-            self.cmd_due = Some(Instant::now());
+            self.cmd_due = Some(now);
         }
         self.expect.push_back(expect);
+        self.metrics.sent.push_back(now);
     }
 
     pub(super) fn refresh_lease(&mut self) {
@@ -130,6 +132,7 @@ impl Cluster {
         };
         self.cmd = Some(cmd);
         self.expect.clear();
+        self.metrics.sent.clear();
         self.cmd_due = None;
         let mut handshake: Vec<Vec<Vec<u8>>> = Vec::new();
         if let Some(password) = &self.url.password {
@@ -191,6 +194,7 @@ impl Cluster {
     /// fails, the node goes on from its replica, and tries again later.
     pub(super) fn lost(&mut self, registry: &Registry, now: Instant, why: &str) {
         self.drop_links(registry);
+        self.metrics.failures += 1;
         if !self.down_logged {
             self.down_logged = true;
             error!(
@@ -212,6 +216,7 @@ impl Cluster {
                 self.failed.push(seq);
             }
         }
+        self.metrics.sent.clear();
         self.cmd_due = None;
         self.reading = None;
         self.write_sha = None;
@@ -225,6 +230,8 @@ impl Cluster {
             "{why}: loading the store again from Redis; this node's clients are closed (1012) and resume with since"
         );
         self.loaded = false;
+        self.metrics.resyncs += 1;
+        self.metrics.reset();
         self.drop_links(registry);
         self.state = State::Down;
         self.retry_at = Some(now);

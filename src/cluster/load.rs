@@ -15,6 +15,8 @@ impl Cluster {
     /// to which is in the data.
     pub(super) fn started(&mut self, epoch: &str, rev: u64, on: &mut dyn FnMut(Event<'_>)) {
         self.backoff = BACKOFF_MIN;
+        self.metrics.connections += 1;
+        self.metrics.known_rev = self.metrics.known_rev.max(rev);
         if self.down_logged {
             self.down_logged = false;
             info!("Redis at {}:{} is back", self.url.host, self.url.port);
@@ -33,7 +35,11 @@ impl Cluster {
             warn!(
                 "the data in Redis was lost or replaced (a new epoch): loading it again; this node's clients are closed (1012) and resume with since"
             );
+            self.metrics.resyncs += 1;
         }
+        self.metrics.reset();
+        // A new epoch may count from anywhere.
+        self.metrics.known_rev = rev;
         self.loaded = false;
         self.node = fresh_name();
         self.epoch = Some(epoch.to_string());
@@ -98,6 +104,7 @@ impl Cluster {
         }
         self.cursor = cursor;
         if self.cursor == "0" {
+            self.metrics.known_rev = self.metrics.known_rev.max(self.scan_max);
             self.state = State::CatchingUp {
                 target: self.scan_max,
                 live: false,

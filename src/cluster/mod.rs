@@ -54,6 +54,7 @@ mod cmd;
 mod feed;
 mod link;
 mod load;
+mod metrics;
 mod resp;
 pub mod script;
 mod url;
@@ -216,6 +217,8 @@ pub(crate) struct Cluster {
     /// Writes in flight on a connection that was lost.
     failed: Vec<u64>,
     replies: Vec<Reply>,
+    /// What `/metrics` shows of the link (see [`metrics`]).
+    metrics: metrics::LinkMetrics,
 }
 
 fn unix_us() -> u64 {
@@ -278,6 +281,7 @@ impl Cluster {
             down_logged: false,
             failed: Vec::new(),
             replies: Vec::new(),
+            metrics: metrics::LinkMetrics::default(),
         }
     }
 

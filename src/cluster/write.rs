@@ -153,10 +153,12 @@ impl Cluster {
             if let Some(cmd) = self.cmd.as_mut() {
                 cmd.send(&argv);
             }
+            let now = std::time::Instant::now();
             if self.expect.is_empty() {
-                self.cmd_due = Some(std::time::Instant::now());
+                self.cmd_due = Some(now);
             }
             self.expect.push_back(Expect::Write(p.seq));
+            self.metrics.sent.push_back(now);
         }
     }
 }

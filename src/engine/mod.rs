@@ -26,6 +26,7 @@ use crate::subscriptions::Subscriptions;
 mod access;
 mod background;
 mod changes;
+mod counters;
 mod durable;
 mod in_flight;
 mod jobs;
@@ -131,6 +132,8 @@ pub struct Engine {
     /// Bytes of writes in flight and replies held behind them (cluster
     /// mode), see [`in_flight`].
     in_flight_bytes: usize,
+    /// What `/metrics` shows of the engine's work (see [`counters`]).
+    counters: counters::Counters,
 }
 
 impl Engine {
@@ -173,6 +176,7 @@ impl Engine {
             shared: None,
             finished: Vec::new(),
             in_flight_bytes: 0,
+            counters: counters::Counters::default(),
         }
     }
 
@@ -243,15 +247,18 @@ impl Engine {
         {
             // It is being closed for guessing tokens: nothing more it sent
             // is looked at, however much of it was pipelined.
+            self.counters.received[counters::IGNORED] += 1;
             return None;
         }
         let env = match protocol::parse(text, self.limits.parse) {
             Ok(env) => env,
             Err(e) => {
+                self.counters.received[counters::INVALID] += 1;
                 self.error(conn, e.req, e.code, &e.message, out);
                 return None;
             }
         };
+        self.counters.request(&env.request);
         let req = env.req;
         if let Err((code, message)) = self.authorize(conn, &env.request, now) {
             self.error(conn, req, code, &message, out);
@@ -308,6 +315,7 @@ impl Engine {
 
     /// Handles a message that could not be decoded as text (binary, not UTF-8).
     pub fn reject_binary(&mut self, conn: ConnId, out: &mut impl Outbound) {
+        self.counters.received[counters::INVALID] += 1;
         let message = "binary message is not valid UTF-8 JSON; send JSON text";
         self.error(conn, None, ErrorCode::BadRequest, message, out);
     }

@@ -234,6 +234,8 @@ pub struct Wire<S> {
     /// bytes, unless `closing` (a close frame must go out).
     control_cap: usize,
     closing: bool,
+    /// Bytes read from the socket since [`Wire::take_received`].
+    received: u64,
 }
 
 impl<S: Read + Write> Wire<S> {
@@ -250,6 +252,7 @@ impl<S: Read + Write> Wire<S> {
             frames: Frames::default(),
             control_cap: usize::MAX,
             closing: false,
+            received: 0,
         }
     }
 
@@ -306,6 +309,11 @@ impl<S: Read + Write> Wire<S> {
         std::mem::take(&mut self.budget_spent)
     }
 
+    /// Bytes read from the socket since the last call.
+    pub fn take_received(&mut self) -> u64 {
+        std::mem::take(&mut self.received)
+    }
+
     /// Whether bytes already read from the socket wait to be parsed.
     pub fn has_buffered_input(&self) -> bool {
         !self.input.is_empty()
@@ -353,6 +361,7 @@ impl<S: Read + Write> Read for Wire<S> {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             let n = read_retrying(&mut self.sock, &mut self.input.buf)?;
+            self.received += n as u64;
             self.drained = self.trust_short_reads && n > 0 && n < self.input.buf.len();
             self.input.start = 0;
             self.input.end = n;

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod peer;
 pub mod proxy;
 pub mod redis;
+pub mod scrape;
 pub mod suite;
 
 use std::io::{Read, Write};

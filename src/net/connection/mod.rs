@@ -174,6 +174,11 @@ pub(crate) struct Connection<S = TcpStream> {
     discarded: usize,
     /// Messages read but not handled yet (see [`Connection::take_stash`]).
     stash: Batch,
+    /// Bytes read from the socket outside the wire (the head, draining)
+    /// since [`Connection::take_received`].
+    received: u64,
+    /// The code of the client's close frame, when it closed first.
+    peer_code: Option<u16>,
     /// Times tungstenite got a fresh read buffer.
     #[cfg(test)]
     renewals: usize,
@@ -209,6 +214,8 @@ impl<S: Stream> Connection<S> {
             pinged: false,
             discarded: 0,
             stash: Batch::default(),
+            received: 0,
+            peer_code: None,
             #[cfg(test)]
             renewals: 0,
         }
@@ -276,6 +283,17 @@ impl<S: Stream> Connection<S> {
         self.wire().map_or(0, Wire::partial_input)
     }
 
+    /// Bytes read from its socket since the last call (for `/metrics`).
+    pub fn take_received(&mut self) -> u64 {
+        let wire = self.wire_mut().map_or(0, Wire::take_received);
+        std::mem::take(&mut self.received) + wire
+    }
+
+    /// The code of the close frame the client sent, if it closed first.
+    pub fn peer_close_code(&self) -> Option<u16> {
+        self.peer_code
+    }
+
     /// Its current limits.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -328,7 +346,10 @@ impl<S: Stream> Connection<S> {
                 .min(http::MAX_HEAD + 1 - buf.len().min(http::MAX_HEAD));
             match wire.sock.read(&mut chunk[..want]) {
                 Ok(0) => return HeadStatus::Gone,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.received += n as u64;
+                    buf.extend_from_slice(&chunk[..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return HeadStatus::Waiting,
                 Err(_) => return HeadStatus::Gone,

@@ -67,7 +67,10 @@ impl<S: Stream> Connection<S> {
                 self.last_seen = now;
                 self.pinged = false;
                 match message {
-                    Message::Close(_) => return Next::End(Ending::Reply),
+                    Message::Close(frame) => {
+                        self.peer_code = frame.map(|f| u16::from(f.code));
+                        return Next::End(Ending::Reply);
+                    }
                     // Requests that arrive after we started closing are not served.
                     Message::Text(_) | Message::Binary(_) if closing => Next::Other,
                     Message::Text(t) => {
@@ -132,6 +135,7 @@ impl<S: Stream> Connection<S> {
                 Ok(n) => {
                     taken += n;
                     self.discarded += n;
+                    self.received += n as u64;
                     if self.discarded > MAX_DISCARD {
                         return Next::End(Ending::Drop);
                     }

@@ -120,6 +120,13 @@ impl Server {
         cluster.tick(poll.registry(), now);
     }
 
+    /// The cluster link's families for `/metrics`, in cluster mode.
+    pub(super) fn write_cluster_metrics(&self, out: &mut crate::metrics::Exposition) {
+        if let Some(cluster) = &self.cluster {
+            cluster.write_metrics(out);
+        }
+    }
+
     /// When the cluster needs the loop next.
     pub(super) fn cluster_deadline(&self) -> Option<Instant> {
         self.cluster.as_ref().map(Cluster::next_deadline)

@@ -30,18 +30,23 @@ use crate::config::Config;
 use crate::conn_id::ConnId;
 use crate::engine::{Engine, StoreError};
 use crate::hooks::{Context, Hooks, NoHooks};
+use crate::metrics::Histogram;
 use crate::persist::{self, Persistence};
 
 mod accept;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod conns;
+mod counters;
 mod lifecycle;
+mod observe;
 mod read;
 mod request;
+mod secrets;
 
 use accept::Acceptor;
 use conns::{Connections, Out};
+use counters::Refused;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -89,6 +94,9 @@ pub struct Server {
     signals: Option<SignalPipe>,
     stopping: Option<Instant>,
     stopped: bool,
+    /// How long each step worked, from the end of its wait to the end of
+    /// its flush (`/metrics`).
+    step_time: Histogram,
     /// The link to Redis in cluster mode.
     #[cfg(feature = "cluster")]
     cluster: Option<crate::cluster::Cluster>,
@@ -189,10 +197,14 @@ impl Server {
             env!("CARGO_PKG_VERSION"),
             acceptor.local_addr()
         );
-        let auth = if config.secret.is_some() {
-            "authentication on"
-        } else {
-            "authentication off (open: anyone who reaches the port may read and write)"
+        let auth = match &config.secret {
+            Some(secret) => {
+                let kids: Vec<String> = secret.kids().map(str::to_string).collect();
+                format!("authentication on ({})", secrets::describe(&kids))
+            }
+            None => {
+                "authentication off (open: anyone who reaches the port may read and write)".into()
+            }
         };
         let data = match (&config.data_dir, &config.redis) {
             (Some(dir), _) => format!("data in {} (fsync {})", dir.display(), config.fsync),
@@ -227,6 +239,7 @@ impl Server {
             signals: None,
             stopping: None,
             stopped: false,
+            step_time: Histogram::new(),
             #[cfg(feature = "cluster")]
             cluster,
         };
@@ -419,6 +432,8 @@ impl Server {
             self.finish_shutdown(now_ms);
         }
         self.flags.publish(self.stats());
+        // One clock read per step (the other is the step's `now`).
+        self.step_time.observe(now.elapsed());
         Ok(activity)
     }
 
@@ -440,8 +455,10 @@ impl Server {
         let (conns, registry) = (&mut self.conns, self.poll.registry());
         let (max, timeout) = (self.config.max_connections, self.config.handshake_timeout);
         let accepted = self.acceptor.accept(now, |sock, peer| {
+            conns.counters.accepted += 1;
             if conns.len() >= max + slack {
                 log::debug!("{peer}: dropped, far over the connection limit");
+                conns.counters.refused(Refused::Overload);
                 return;
             }
             match conns.insert(registry, sock, peer, now, timeout) {
@@ -452,6 +469,7 @@ impl Server {
         for slot in fresh {
             if self.conns.len() > max {
                 log::debug!("over the connection limit, answering 503");
+                self.conns.counters.refused(Refused::Limit);
                 self.conns
                     .respond(slot, &http::error(Status::Unavailable), now);
             } else {
@@ -500,6 +518,8 @@ impl Server {
     fn serving(&self) -> bool {
         true
     }
+
+    fn write_cluster_metrics(&self, _out: &mut crate::metrics::Exposition) {}
 
     fn cluster_step(&mut self, _now: Instant) {}
 

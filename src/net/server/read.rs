@@ -87,7 +87,11 @@ impl Server {
         match status {
             HeadStatus::Waiting => {}
             HeadStatus::Complete(req) => self.on_request(slot, &req, now, now_ms),
-            HeadStatus::Invalid(status) => self.conns.respond(slot, &http::error(status), now),
+            HeadStatus::Invalid(status) => {
+                let refused = super::counters::Refused::BadHandshake;
+                self.conns.counters.refused(refused);
+                self.conns.respond(slot, &http::error(status), now)
+            }
             HeadStatus::Gone => self.conns.end(slot, Ending::Drop, now),
         }
     }
