@@ -22,6 +22,8 @@
 //! disk  persist        write-ahead log, snapshots, recovery, compaction
 //! shell net            the poll loop (Server), connections, HTTP, signals
 //!       hooks          callbacks into an embedding program
+//!       url            ws://, http(s):// and redis:// URLs, split one way
+//!                      for the client, the load tool and the origin check
 //! faces client         a blocking client library
 //!       cli            the `kvws` command line (src/main.rs is a thin main)
 //!       load           the load generator behind `kvws load`
@@ -98,6 +100,7 @@ pub mod persist;
 pub mod protocol;
 pub mod store;
 pub mod subscriptions;
+pub mod url;
 
 pub use config::Config;
 pub use conn_id::ConnId;

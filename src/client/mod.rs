@@ -42,7 +42,7 @@
 //! # Layout
 //!
 //! ```text
-//! url.rs         ws://host:port/path, split by hand (no url crate)
+//! url.rs         Endpoint: the ws:// URLs a client accepts (crate::url splits them)
 //! request.rs     requests as JSON text; Topic, SetOptions, ListOptions
 //! message.rs     server messages parsed once, values kept as JSON text
 //! reply.rs       Event and the typed replies (Entry, Subscribed, ...)
