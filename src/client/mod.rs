@@ -47,6 +47,7 @@
 //! message.rs     server messages parsed once, values kept as JSON text
 //! reply.rs       Event and the typed replies (Entry, Subscribed, ...)
 //! connect.rs     resolve, connect and handshake within a deadline
+//! websocket.rs   the handshake and client frames, shared with `kvws load`
 //! conn.rs        Client: send, read with deadlines, match replies
 //! api.rs         Client's typed methods: get, set, delete, subscribe, ...
 //! track.rs       subscriptions and the revision each would resume after
@@ -65,6 +66,7 @@ mod request;
 mod subscriber;
 mod track;
 mod url;
+pub(crate) mod websocket;
 
 pub use conn::Client;
 pub use connect::ConnectOptions;
