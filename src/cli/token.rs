@@ -33,7 +33,8 @@ fn options() -> Options {
 /// Runs `kvws token ARGS`; prints the token and returns the exit code.
 pub fn run(program: &str, args: &[String]) -> i32 {
     let opts = options();
-    let m = match super::parse_args(program, &opts, args, |o| {
+    let name = format!("{program} token");
+    let m = match super::parse_args(&name, &opts, args, |o| {
         o.usage(&format!(
             "Usage: {program} token --secret-file PATH [--role guest --id ID...|--role manager] [--access read|readwrite] [--ttl TIME]\n\nPrints a token signed with the server's secret."
         ))
@@ -42,7 +43,7 @@ pub fn run(program: &str, args: &[String]) -> i32 {
         Err(code) => return code,
     };
     match claims(&m) {
-        Err(e) => super::usage_error(program, &e),
+        Err(e) => super::usage_error(&name, &e),
         Ok((path, claims)) => match Secret::from_file(Path::new(&path)) {
             Ok(secret) => {
                 println!("{}", mint(secret.bytes(), &claims));
