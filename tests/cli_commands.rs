@@ -142,6 +142,48 @@ fn values_from_stdin_and_after_double_dash() {
 }
 
 #[test]
+fn strict_json_refuses_what_is_not_json_and_string_stores_anything_as_a_string() {
+    let server = TestServer::start();
+    let url = &server.url();
+    // The friendly default: what is not JSON is stored as a string.
+    assert_eq!(ok(&["set", url, "a", "k", r#"{"a":"#]), "\"{\\\"a\\\":\"\n");
+    let ran = kvws(&["set", url, "a", "strict", r#"{"a":"#, "--strict-json"]);
+    assert_eq!((ran.code, ran.stdout.as_str()), (2, ""), "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("the value is not JSON (EOF while parsing"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ok(&["get", url, "a", "strict"]), "null\n");
+    assert_eq!(
+        ok(&["set", "--strict-json", url, "a", "strict", r#"{"a": 1}"#]),
+        "{\"a\": 1}\n"
+    );
+    assert_eq!(ok(&["set", url, "a", "s", "42", "--string"]), "\"42\"\n");
+    assert_eq!(ok(&["get", url, "a", "s"]), "\"42\"\n");
+    assert_eq!(
+        ok(&["set", url, "a", "s", r#"{"a":1}"#, "--string"]),
+        "\"{\\\"a\\\":1}\"\n"
+    );
+    assert_eq!(
+        ok(&["set", url, "a", "s", "true", "--string", "--json"])
+            .lines()
+            .count(),
+        1
+    );
+    let from_stdin =
+        |flag: &str, input: &str| kvws_with(&["set", url, "a", "in", "-", flag], input, &[]);
+    let ran = from_stdin("--strict-json", "nope\n");
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert_eq!(from_stdin("--strict-json", "[1]\n").stdout, "[1]\n");
+    assert_eq!(from_stdin("--string", "[1]\n").stdout, "\"[1]\"\n");
+    let ran = kvws(&["set", url, "a", "k", "1", "--string", "--strict-json"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("contradict"), "{}", ran.stderr);
+}
+
+#[test]
 fn compare_and_set_and_ttl() {
     let server = TestServer::start();
     let url = &server.url();

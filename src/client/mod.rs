@@ -72,7 +72,7 @@ pub use conn::Client;
 pub use connect::ConnectOptions;
 pub use error::{Error, Result};
 pub use reply::{Authenticated, Deleted, Entry, Event, Keys, Subscribed};
-pub use request::{ListOptions, SetOptions, Topic, check_json, json_or_string};
+pub use request::{ListOptions, SetOptions, Topic, check_json, json_or_string, json_string};
 pub use subscriber::{Notice, Subscriber};
 pub use track::Subscription;
 pub use url::Endpoint;
