@@ -100,6 +100,9 @@ pub mod persist;
 pub mod protocol;
 pub mod store;
 pub mod subscriptions;
+// Used by the command line, and by the shell's commands in `client`.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+mod units;
 pub mod url;
 
 pub use config::Config;

@@ -150,6 +150,49 @@ fn a_script_prints_each_reply_in_order() {
 }
 
 #[test]
+fn set_takes_options_and_commands_before_use_ask_for_an_id() {
+    let server = TestServer::start();
+    let mut other = Client::connect(&server.url()).unwrap();
+    let mut shell = Shell::start(&[&server.url()]);
+    shell.type_line("get k");
+    assert_eq!(
+        shell.err.recv_timeout(PATIENCE).as_deref(),
+        Ok("error: no id in use: type 'use ID' first, or give the id (usage: get [ID] KEY)")
+    );
+    shell.type_line("use a");
+    shell.type_line("set e --ephemeral 1");
+    shell.expect(r#"{"type":"value","id":"a","key":"e","value":1,"rev":1,"req":1}"#);
+    assert_eq!(other.get("a", "e").unwrap().value, "1");
+    shell.type_line("put t --ttl 100ms soon gone");
+    shell.expect(r#"{"type":"value","id":"a","key":"t","value":"soon gone","rev":2,"req":2}"#);
+    let start = Instant::now();
+    while other.get("a", "t").unwrap().value != "null" {
+        assert!(start.elapsed() < PATIENCE, "the key did not expire");
+        thread::sleep(Duration::from_millis(20));
+    }
+    shell.type_line("set n --if-rev 0 2");
+    let stored = shell.out.recv_timeout(PATIENCE).unwrap();
+    assert!(
+        stored.starts_with(r#"{"type":"value","id":"a","key":"n","value":2,"#),
+        "{stored}"
+    );
+    shell.type_line("set n --if-rev 0 3");
+    let refused = shell.out.recv_timeout(PATIENCE).unwrap();
+    assert!(
+        refused.starts_with(r#"{"type":"error","code":"conflict","#),
+        "{refused}"
+    );
+    let (code, _, err) = shell.finish();
+    assert_eq!(code, 0, "{err:?}");
+    // The ephemeral key went with the shell's connection.
+    let start = Instant::now();
+    while other.get("a", "e").unwrap().value != "null" {
+        assert!(start.elapsed() < PATIENCE, "the ephemeral key stayed");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn own_changes_are_notified_after_their_replies() {
     let server = TestServer::start();
     let (code, out, _) = script(

@@ -15,11 +15,11 @@ use std::time::Duration;
 use getopts::{Matches, Options};
 use log::LevelFilter;
 
-use super::units::{parse_duration, show_duration};
 use crate::client::{
     Client, ConnectOptions, Endpoint, Error, Notice, SetOptions, Subscriber, Topic, check_json,
     json_or_string, json_string,
 };
+use crate::units::{parse_duration, show_duration};
 
 /// Exit code: the server answered with an error.
 const SERVER_ERROR: i32 = 1;

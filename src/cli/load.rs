@@ -7,8 +7,8 @@
 use getopts::{Matches, Options};
 use log::LevelFilter;
 
-use super::units::{parse_duration, parse_size, show_duration};
 use crate::load::{self, LoadConfig, LoadError, Mode, Report, Target};
+use crate::units::{parse_duration, parse_size, show_duration};
 
 /// Counted options: (short, long, help, the modes they apply to).
 const COUNTS: [(&str, &str, &str, &[Mode]); 6] = [

@@ -5,9 +5,8 @@ mod load;
 mod serve;
 mod shell;
 mod token;
-mod units;
 
-pub use units::{parse_duration, parse_size};
+pub use crate::units::{parse_duration, parse_size};
 
 /// The subcommands and what each does, in the order `kvws --help` lists
 /// them.

@@ -5,8 +5,8 @@ use log::{LevelFilter, info, warn};
 
 use std::path::Path;
 
-use super::units::{parse_duration, parse_size, show_duration, show_size};
 use crate::auth::Secret;
+use crate::units::{parse_duration, parse_size, show_duration, show_size};
 use crate::{Config, Server};
 
 fn options() -> Options {

@@ -30,7 +30,7 @@ use rustyline::validate::Validator;
 use rustyline::{Context, ExternalPrinter, Helper};
 
 use crate::client::command::{self, COMMANDS, Command, HELP};
-use crate::client::{Error, ListOptions, Notice, SetOptions, Subscriber};
+use crate::client::{Error, ListOptions, Notice, Subscriber};
 
 /// How long the worker listens between looking for a new command.
 const POLL: Duration = Duration::from_millis(20);
@@ -264,9 +264,12 @@ impl Shell {
             Command::Upgrade(token) => s.upgrade(&token)?.text,
             Command::Raw(json) => s.client()?.request(&json)?.text,
             Command::Get { id, key } => s.client()?.get(&id, &key)?.text,
-            Command::Set { id, key, value } => {
-                s.client()?.set(&id, &key, &value, &SetOptions::new())?.text
-            }
+            Command::Set {
+                id,
+                key,
+                value,
+                options,
+            } => s.client()?.set(&id, &key, &value, &options)?.text,
             Command::Delete { id, key } => s.client()?.delete(&id, &key, None)?.text,
             Command::Subscribe { id, topic, since } => s.subscribe(&id, topic, since)?.text,
             Command::Unsubscribe { id, topic } => s.unsubscribe(&id, &topic)?.text,

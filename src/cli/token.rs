@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use getopts::Options;
 
-use super::units::parse_duration;
 use crate::auth::{Access, Claims, Role, Secret, mint};
+use crate::units::parse_duration;
 
 fn options() -> Options {
     let mut o = Options::new();
