@@ -1,6 +1,7 @@
 //! The `kvws` command line: the server by default, plus subcommands.
 
 mod client;
+mod complete;
 mod load;
 mod serve;
 mod shell;

@@ -109,6 +109,22 @@ pub enum Command {
     Raw(String),
 }
 
+impl Command {
+    /// The id the command is about, if it is about one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Command::Use(id)
+            | Command::Get { id, .. }
+            | Command::Set { id, .. }
+            | Command::Delete { id, .. }
+            | Command::Subscribe { id, .. }
+            | Command::Unsubscribe { id, .. }
+            | Command::List { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
 /// Parses one line; `default_id` is the id set with `use`. The error is a
 /// message for the person typing (the command's usage, or that no id is in
 /// use when the line would do with one).
@@ -220,6 +236,17 @@ fn set_options(mut text: &str) -> Result<(SetOptions, &str), String> {
             "--" => return Ok((options, after)),
             _ => return Ok((options, text)),
         }
+    }
+}
+
+/// Whether `line` carries a token (`auth`, `upgrade`, or a `raw` request
+/// with a `token` field), and so must not be kept in a history file.
+pub fn carries_secret(line: &str) -> bool {
+    let (command, rest) = word(line);
+    match canonical(command) {
+        "auth" => true,
+        "raw" => rest.contains("\"token\""),
+        _ => false,
     }
 }
 
@@ -491,6 +518,26 @@ mod tests {
         assert_eq!(c("sub --pre", Some("app")), (4, Completion::Nothing));
         assert_eq!(c("auth ", None), (5, Completion::Nothing));
         assert_eq!(c("raw {", None), (4, Completion::Nothing));
+    }
+
+    #[test]
+    fn lines_with_tokens_are_secret() {
+        for line in [
+            "auth eyJhbGciOiJIUzI1NiJ9.e30.x",
+            "  upgrade t",
+            r#"raw {"type":"auth","token":"t"}"#,
+        ] {
+            assert!(carries_secret(line), "{line}");
+        }
+        for line in [
+            "get a k",
+            "author x",
+            "set a auth 1",
+            r#"raw {"type":"ping"}"#,
+            "",
+        ] {
+            assert!(!carries_secret(line), "{line}");
+        }
     }
 
     #[test]
