@@ -134,7 +134,10 @@ pub fn run(program: &str, command: &str, args: &[String]) -> i32 {
     if m.opt_present("help") {
         let brief = format!("Usage: {name} {positional} [OPTIONS]\n\n{about}");
         print!("{}", opts.usage(&brief));
-        println!("\nExit codes: 0 ok, 1 server error, 2 usage error, 3 connection failure.");
+        println!(
+            "\nExit codes: 0 ok, 1 server error, 2 usage error, 3 connection failure,\n\
+             130 interrupted (Ctrl-C)."
+        );
         return 0;
     }
     let wanted = match command {

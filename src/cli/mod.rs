@@ -32,7 +32,9 @@ pub const COMMANDS: [(&str, &str); 10] = [
 
 /// Runs the command line with `args` (including the program name); returns
 /// the process exit code: 0 success, 1 failure, 2 usage error (the client
-/// commands add 3 for a connection failure and 130 for an interrupt).
+/// commands add 3 for a connection failure). Ctrl-C is left to end the
+/// process by SIGINT, which shells report as 130 and which stops a
+/// script's loop too (a program that exits 130 by itself does not).
 pub fn main(args: Vec<String>) -> i32 {
     let program = args.first().map_or("kvws", String::as_str).to_string();
     let rest = &args[1.min(args.len())..];
