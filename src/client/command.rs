@@ -40,7 +40,9 @@ commands ([ID] is left out once 'use ID' has set a default id):
   auth TOKEN | upgrade TOKEN    authenticate, or raise the connection's role
   use ID                        set the default id
   raw JSON                      send any request (a req is added) and print the reply
-  help | quit (q, exit)";
+  help | quit (q, exit)
+Tab completes commands, the ids used in this session and keys; Ctrl-C clears the line,
+Ctrl-D leaves.";
 
 /// One parsed line.
 #[derive(Clone, Debug, PartialEq, Eq)]
