@@ -34,6 +34,8 @@
 //! shell net            the poll loop (Server: acceptor, connection set,
 //!                      engine), connections and their wire, HTTP, signals
 //!       hooks          callbacks into an embedding program
+//!       url            ws://, http(s):// and redis:// URLs, split one way
+//!                      for the client, the load tool and the origin check
 //! faces client         a blocking client library
 //!       cli, load      the `kvws` command line and its load generator
 //!                      (the `cli` feature; src/main.rs is a thin main)
@@ -63,7 +65,8 @@
 //! (tests, fuzzers, tools that read a data directory): [`engine`] (the
 //! protocol without sockets), [`store`], [`change`], [`protocol`],
 //! [`persist`], [`http`], `cluster` (what is kept in Redis); [`client`] is the blocking client library,
-//! [`auth`] mints and checks tokens, and [`metrics`] holds what
+//! [`auth`] mints and checks tokens, [`url`] splits the URLs kvws meets,
+//! and [`metrics`] holds what
 //! `GET /metrics` is written with (and its access token). Everything else
 //! is private.
 //!
@@ -134,6 +137,10 @@ pub mod persist;
 pub mod protocol;
 pub mod store;
 mod subscriptions;
+// Used by the command line, and by the shell's commands in `client`.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+mod units;
+pub mod url;
 
 /// The HTTP side of the port: reading a request head, and the checks a
 /// request passes before it is served (for embedders, tools and fuzzing).

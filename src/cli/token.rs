@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use getopts::Options;
 
-use super::units::parse_duration;
 use crate::auth::{Access, Claims, Role, Secret};
+use crate::units::parse_duration;
 
 fn options() -> Options {
     let mut o = Options::new();
@@ -38,7 +38,8 @@ fn options() -> Options {
 /// Runs `kvws token ARGS`; prints the token and returns the exit code.
 pub fn run(program: &str, args: &[String]) -> i32 {
     let opts = options();
-    let m = match super::parse_args(program, &opts, args, |o| {
+    let name = format!("{program} token");
+    let m = match super::parse_args(&name, &opts, args, |o| {
         o.usage(&format!(
             "Usage: {program} token --secret-file PATH [--role guest --id ID...|--role manager] [--access read|readwrite] [--ttl TIME]\n       {program} token --secret-file PATH --kid\n\nPrints a token signed with the server's signing secret (the first in the file), its key id in the header; with --kid, the key id of each secret instead."
         ))
@@ -50,7 +51,7 @@ pub fn run(program: &str, args: &[String]) -> i32 {
         return print_kids(program, m.opt_str("secret-file"));
     }
     match claims(&m) {
-        Err(e) => super::usage_error(program, &e),
+        Err(e) => super::usage_error(&name, &e),
         Ok((path, claims)) => match Secret::from_file(Path::new(&path)) {
             Ok(secret) => {
                 println!("{}", secret.mint(&claims));

@@ -2,11 +2,13 @@
 //!
 //! tungstenite's own `connect` needs the `url` crate, which kvws does not
 //! pull in; and a client must connect the TCP socket itself anyway, to
-//! bound the connect time. So the URL is split here, by hand: scheme, host
-//! (a name, an IPv4 address or a bracketed IPv6 one), port (default 80) and
-//! path (default `/`). `wss://` is refused: kvws has no TLS.
+//! bound the connect time. The URL is split by [`crate::url`], the parser
+//! the load generator and the server's origin check use too; what is the
+//! client's own is what it accepts: `ws://` only (`wss://` is refused: kvws
+//! has no TLS), a bare `HOST:PORT` taken as `ws://HOST:PORT/`, no port 0.
 
 use super::error::{Error, Result};
+use crate::url::{Scheme, Url, UrlError, join_authority};
 
 /// A parsed `ws://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,63 +26,44 @@ impl Endpoint {
     /// `ws://HOST:PORT/` (handy on a command line).
     pub fn parse(url: &str) -> Result<Endpoint> {
         let bad = |why: &str| Error::BadInput(format!("'{url}': {why}"));
-        let rest = if let Some(rest) = url.strip_prefix("ws://") {
-            rest
-        } else if url.starts_with("wss://") {
-            return Err(bad("wss:// (TLS) is not supported; use ws://"));
-        } else if url.contains("://") {
-            return Err(bad("the URL must start with ws://"));
+        let parsed = if url.contains("://") {
+            Url::parse(url)
         } else {
-            url
+            Url::parse(&format!("ws://{url}"))
         };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_string()),
-        };
-        if authority.contains('@') {
-            return Err(bad("user names in the URL are not supported"));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let end = v6.find(']').ok_or_else(|| bad("unclosed '['"))?;
-            let port = match &v6[end + 1..] {
-                "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ']'"))?),
-            };
-            (&v6[..end], port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
+        let parsed = match parsed {
+            Ok(u) if u.scheme == Scheme::Ws => u,
+            Ok(u) if u.scheme == Scheme::Wss => {
+                return Err(bad("wss:// (TLS) is not supported; use ws://"));
             }
+            Ok(_) | Err(UrlError::UnknownScheme(_)) => {
+                return Err(bad("the URL must start with ws://"));
+            }
+            Err(UrlError::BadPort) => return Err(bad(PORT)),
+            Err(e) => return Err(bad(&e.to_string())),
         };
-        if host.is_empty() {
-            return Err(bad("no host"));
+        if parsed.port == 0 {
+            return Err(bad(PORT));
         }
-        let port = match port {
-            None => 80,
-            Some(p) => p
-                .parse()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
-        };
         Ok(Endpoint {
-            host: host.to_string(),
-            port,
-            path,
+            host: parsed.host,
+            port: parsed.port,
+            path: parsed.path,
         })
     }
 
     /// The URL in the form the handshake request is built from.
     pub fn url(&self) -> String {
-        if self.host.contains(':') {
-            format!("ws://[{}]:{}{}", self.host, self.port, self.path)
-        } else {
-            format!("ws://{}:{}{}", self.host, self.port, self.path)
-        }
+        format!("ws://{}{}", self.authority(), self.path)
+    }
+
+    /// `host:port` (an IPv6 address in brackets): the `Host` header.
+    pub fn authority(&self) -> String {
+        join_authority(&self.host, self.port)
     }
 }
+
+const PORT: &str = "the port must be a number from 1 to 65535";
 
 #[cfg(test)]
 mod tests {
@@ -131,6 +114,7 @@ mod tests {
             "ws://[::1/",
             "ws://[::1]x/",
             "ws://u@h/",
+            "ftp://h/",
             "",
         ] {
             let e = Endpoint::parse(url).unwrap_err();
