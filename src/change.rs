@@ -79,4 +79,9 @@ pub trait Journal: Send {
     fn maintain(&mut self, store: &crate::store::Store, rev: u64);
     /// Final commit and sync at shutdown.
     fn close(&mut self) -> std::io::Result<()>;
+    /// Writes the journal's own families for `/metrics` (appends, syncs,
+    /// compactions). Nothing by default.
+    fn write_metrics(&self, out: &mut crate::metrics::Exposition) {
+        let _ = out;
+    }
 }

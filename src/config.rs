@@ -10,6 +10,7 @@ use std::time::Duration;
 use std::path::PathBuf;
 
 use crate::auth::Secret;
+use crate::metrics::MetricsToken;
 
 /// What a [`Server`](crate::Server) listens on and what it allows.
 ///
@@ -108,6 +109,15 @@ pub struct Config {
     /// authentication (the R server's open mode). With a secret, every
     /// client must present a token (see [`crate::auth`]).
     pub secret: Option<Secret>,
+    /// The file [`Config::secret`] was read from, if any: what
+    /// [`Server::reload_secret`](crate::Server::reload_secret) reads again
+    /// to rotate secrets without a restart. Default `None`.
+    pub secret_file: Option<PathBuf>,
+    /// The bearer token a scraper must present to read `/metrics`. Default
+    /// `None`: only peers on a loopback address may read it. With a token,
+    /// every request for it must carry `Authorization: Bearer TOKEN`,
+    /// loopback included.
+    pub metrics_token: Option<MetricsToken>,
     /// Clock difference tolerated when checking a token's expiry. Default 0:
     /// a token is refused from its expiry second on.
     pub token_leeway: Duration,
@@ -187,6 +197,8 @@ impl Default for Config {
             max_prefix_snapshot: 1000,
             start_revision: None,
             secret: None,
+            secret_file: None,
+            metrics_token: None,
             token_leeway: Duration::ZERO,
             insecure_open: false,
             allowed_origins: Vec::new(),
@@ -258,6 +270,10 @@ setters! {
     start_revision: Option<u64>,
     /// Sets [`Config::secret`].
     secret: Option<Secret>,
+    /// Sets [`Config::secret_file`] (see also [`Config::secret`]).
+    secret_file: Option<PathBuf>,
+    /// Sets [`Config::metrics_token`].
+    metrics_token: Option<MetricsToken>,
     /// Sets [`Config::token_leeway`].
     token_leeway: Duration,
     /// Sets [`Config::insecure_open`].

@@ -67,7 +67,6 @@ impl Expiry {
     }
 
     /// Number of keys with a deadline.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.queue.len()
     }

@@ -169,9 +169,13 @@ impl History {
     }
 
     /// Number of changes held.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Bytes of the changes held (what `--history-bytes` bounds).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Whether no change is held.

@@ -24,8 +24,13 @@
 //!       engine         applies one request; says who gets which bytes;
 //!                      large answers as jobs run in slices
 //!       config         every limit, with its default and the reason for it
+//!       metrics        histograms and the Prometheus text format (a leaf:
+//!                      each layer counts in its own fields)
 //! disk  persist        write-ahead log, snapshots, recovery, compaction;
 //!                      writes changes down, hands recovered ones back
+//! share cluster        Redis as the shared, ordered log of many nodes: a
+//!                      write is one Lua script, the stream of changes is
+//!                      applied through the engine (the `cluster` feature)
 //! shell net            the poll loop (Server: acceptor, connection set,
 //!                      engine), connections and their wire, HTTP, signals,
 //!                      reloading
@@ -33,6 +38,8 @@
 //!                      files, the roots clients trust, TLS over a
 //!                      non-blocking socket for the loops
 //!       hooks          callbacks into an embedding program
+//!       url            ws://, http(s):// and redis:// URLs, split one way
+//!                      for the client, the load tool and the origin check
 //! faces client         a blocking client library
 //!       cli, load      the `kvws` command line and its load generator
 //!                      (the `cli` feature; src/main.rs is a thin main)
@@ -40,7 +47,8 @@
 //!
 //! Each layer imports only those below it: the core knows neither sockets
 //! nor files, persistence knows changes and the store but not the engine,
-//! and the shell drives them all.
+//! the cluster link knows changes and proposals but not the engine, and
+//! the shell drives them all.
 //!
 //! The path of a `set`: the socket is readable → the connection reads the
 //! frames its budget allows → each message goes to
@@ -50,6 +58,8 @@
 //! subscriber → at the end of the step, closes are settled, the journal is
 //! committed (one `fdatasync` for the whole step with `--fsync always`), and
 //! the server flushes every connection with output once, before it sleeps.
+//! In cluster mode the engine proposes the change instead; Redis orders it,
+//! and it is applied when the stream brings it back, through the same path.
 //!
 //! # Public API
 //!
@@ -58,8 +68,11 @@
 //! layers below are public modules for programs that drive them directly
 //! (tests, fuzzers, tools that read a data directory): [`engine`] (the
 //! protocol without sockets), [`store`], [`change`], [`protocol`],
-//! [`persist`], [`http`]; [`client`] is the blocking client library and
-//! [`auth`] mints and checks tokens. Everything else is private.
+//! [`persist`], [`http`], `cluster` (what is kept in Redis); [`client`] is the blocking client library,
+//! [`auth`] mints and checks tokens, [`url`] splits the URLs kvws meets,
+//! and [`metrics`] holds what
+//! `GET /metrics` is written with (and its access token). Everything else
+//! is private.
 //!
 //! # Embedding
 //!
@@ -122,6 +135,7 @@ mod history;
 mod hooks;
 #[cfg(feature = "cli")]
 pub mod load;
+pub mod metrics;
 mod net;
 pub mod persist;
 pub mod protocol;
@@ -129,6 +143,10 @@ pub mod store;
 mod subscriptions;
 #[cfg(feature = "tls")]
 mod tls;
+// Used by the command line, and by the shell's commands in `client`.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+mod units;
+pub mod url;
 
 /// The HTTP side of the port: reading a request head, and the checks a
 /// request passes before it is served (for embedders, tools and fuzzing).

@@ -142,6 +142,48 @@ fn values_from_stdin_and_after_double_dash() {
 }
 
 #[test]
+fn strict_json_refuses_what_is_not_json_and_string_stores_anything_as_a_string() {
+    let server = TestServer::start();
+    let url = &server.url();
+    // The friendly default: what is not JSON is stored as a string.
+    assert_eq!(ok(&["set", url, "a", "k", r#"{"a":"#]), "\"{\\\"a\\\":\"\n");
+    let ran = kvws(&["set", url, "a", "strict", r#"{"a":"#, "--strict-json"]);
+    assert_eq!((ran.code, ran.stdout.as_str()), (2, ""), "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("the value is not JSON (EOF while parsing"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ok(&["get", url, "a", "strict"]), "null\n");
+    assert_eq!(
+        ok(&["set", "--strict-json", url, "a", "strict", r#"{"a": 1}"#]),
+        "{\"a\": 1}\n"
+    );
+    assert_eq!(ok(&["set", url, "a", "s", "42", "--string"]), "\"42\"\n");
+    assert_eq!(ok(&["get", url, "a", "s"]), "\"42\"\n");
+    assert_eq!(
+        ok(&["set", url, "a", "s", r#"{"a":1}"#, "--string"]),
+        "\"{\\\"a\\\":1}\"\n"
+    );
+    assert_eq!(
+        ok(&["set", url, "a", "s", "true", "--string", "--json"])
+            .lines()
+            .count(),
+        1
+    );
+    let from_stdin =
+        |flag: &str, input: &str| kvws_with(&["set", url, "a", "in", "-", flag], input, &[]);
+    let ran = from_stdin("--strict-json", "nope\n");
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert_eq!(from_stdin("--strict-json", "[1]\n").stdout, "[1]\n");
+    assert_eq!(from_stdin("--string", "[1]\n").stdout, "\"[1]\"\n");
+    let ran = kvws(&["set", url, "a", "k", "1", "--string", "--strict-json"]);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("contradict"), "{}", ran.stderr);
+}
+
+#[test]
 fn compare_and_set_and_ttl() {
     let server = TestServer::start();
     let url = &server.url();
@@ -242,6 +284,80 @@ fn exit_codes_tell_usage_server_and_connection_failures_apart() {
         assert!(help.starts_with("Usage: "), "{help}");
         assert!(help.contains("--timeout"), "{help}");
     }
+}
+
+#[test]
+fn help_lists_the_commands_and_each_usage_error_points_to_its_own_help() {
+    let kvws_path = env!("CARGO_BIN_EXE_kvws");
+    let help = ok(&["--help"]);
+    for command in [
+        "serve", "get", "set", "delete", "list", "watch", "shell", "token", "load", "help",
+    ] {
+        assert!(
+            help.lines()
+                .any(|l| l.starts_with(&format!("  {command} "))),
+            "{command} in {help}"
+        );
+    }
+    assert!(help.contains("--max-connections"), "{help}");
+    assert_eq!(ok(&["help"]), help);
+    assert_eq!(ok(&["help", "--help"]), help);
+    for command in [
+        "get", "set", "delete", "list", "watch", "shell", "token", "load",
+    ] {
+        assert_eq!(
+            ok(&["help", command]),
+            ok(&[command, "--help"]),
+            "{command}"
+        );
+        let ran = kvws(&[command, "--bogus"]);
+        assert_eq!(ran.code, 2, "{command}: {ran:?}");
+        assert!(
+            ran.stderr
+                .ends_with(&format!("Try '{kvws_path} {command} --help'.\n")),
+            "{command}: {}",
+            ran.stderr
+        );
+    }
+    let ran = kvws(&["set", "ws://127.0.0.1:1/", "a"]);
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr
+            .contains(&format!("Try '{kvws_path} set --help'."))
+    );
+    // A word that is not a command is not taken for a server argument.
+    let ran = kvws(&["frobnicate"]);
+    assert_eq!((ran.code, ran.stdout.as_str()), (2, ""));
+    assert!(
+        ran.stderr
+            .starts_with(&format!("{kvws_path}: 'frobnicate' is not a command\n")),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("serve, get, set, delete, list, watch, shell, token, load, help")
+    );
+    let ran = kvws(&["lsit"]);
+    assert!(
+        ran.stderr.contains("(did you mean 'list'?)"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(kvws(&["help", "frobnicate"]).code, 2);
+    // Server options still need no command.
+    assert_eq!(
+        ok(&["--port", "1", "--version"]),
+        format!("kvws {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let ran = kvws(&["--port", "x"]);
+    assert_eq!(ran.code, 2);
+    assert!(
+        ran.stderr
+            .ends_with(&format!("Try '{kvws_path} --help'.\n")),
+        "{}",
+        ran.stderr
+    );
 }
 
 /// A scripted peer: accepts tokens `good`, refuses others, and answers

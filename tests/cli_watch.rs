@@ -103,6 +103,21 @@ fn watch_prints_the_reply_then_every_notification() {
 }
 
 #[test]
+fn ctrl_c_ends_a_watch_by_sigint_which_shells_report_as_130() {
+    use std::os::unix::process::ExitStatusExt;
+    let server = TestServer::start();
+    let mut watch = Watch::start(&[&server.url(), "a", "k"]);
+    watch.expect(r#"{"type":"value","id":"a","key":"k","value":null,"rev":0,"req":1}"#);
+    // SAFETY: kill only sends a signal to the child.
+    assert_eq!(
+        unsafe { libc::kill(watch.child.id() as i32, libc::SIGINT) },
+        0
+    );
+    let status = watch.child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+}
+
+#[test]
 fn watch_without_reconnect_exits_3_when_the_connection_is_lost() {
     let server = TestServer::start();
     let watch = Watch::start(&[&server.url(), "a", "k", "--no-reconnect"]);

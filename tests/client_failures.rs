@@ -1,6 +1,7 @@
 //! The client library (`kvws::client`) when things go wrong: raw requests
 //! that get a `req` and unanswered ones that time out (against a server
-//! with hooks), typed connection failures, keepalive pings that keep a
+//! with hooks), typed connection failures, the handshake's checks,
+//! keepalive pings that keep a
 //! quiet connection and drop a dead one, and a late reply that is dropped
 //! rather than taken for the next one.
 
@@ -151,6 +152,66 @@ fn connection_failures_are_typed() {
         })
     ));
     server.stop();
+}
+
+/// A peer that reads a request head and answers `answer`, then waits.
+fn answering(answer: impl Fn(&str) -> Vec<u8> + Send + 'static) -> String {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut head = Vec::new();
+            let mut byte = [0u8];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let _ = stream.write_all(&answer(&head));
+            thread::sleep(PATIENCE);
+        }
+    });
+    url
+}
+
+#[test]
+fn the_handshake_is_checked_and_what_follows_it_is_kept() {
+    let refused = answering(|_| b"HTTP/1.1 503 Service Unavailable\r\n\r\n".to_vec());
+    let e = Client::connect(&refused).unwrap_err();
+    assert!(matches!(e, Error::Connect { .. }), "{e}");
+    assert!(
+        e.to_string().ends_with("HTTP 503 Service Unavailable"),
+        "{e}"
+    );
+    let accept = |head: &str| {
+        let key = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap_or_default();
+        tungstenite::handshake::derive_accept_key(key.trim().as_bytes())
+    };
+    let wrong = answering(|_| {
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+          Connection: Upgrade\r\nSec-WebSocket-Accept: nonsense\r\n\r\n"
+            .to_vec()
+    });
+    let e = Client::connect(&wrong).unwrap_err();
+    assert!(e.to_string().contains("Sec-WebSocket-Accept"), "{e}");
+    // A greeting in the same write as the 101: the first event.
+    let greeting = answering(move |head| {
+        let mut out = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            accept(head)
+        )
+        .into_bytes();
+        out.extend_from_slice(&[0x81, 16]);
+        out.extend_from_slice(br#"{"type":"hello"}"#);
+        out
+    });
+    let mut c = Client::connect(&greeting).unwrap();
+    let hello = c.next_event(Some(PATIENCE)).unwrap().unwrap();
+    assert_eq!(hello.text, r#"{"type":"hello"}"#);
 }
 
 #[test]

@@ -228,3 +228,86 @@ fn a_writer_reads_its_own_write_at_once_and_other_nodes_soon() {
     }
     eprintln!("slowest write to show on another node: {worst:?}");
 }
+
+#[test]
+fn pipelined_requests_behind_writes_are_answered_in_order() {
+    let Some(redis) = Redis::start() else { return };
+    let [a, _b, _c] = cluster(&redis);
+    let mut c = Client::connect(a.addr);
+    let requests = [
+        r#"{"type":"set","id":"app","key":"a","value":1,"req":1}"#,
+        r#"{"type":"set","id":"app","value":2,"req":2}"#,
+        r#"{"type":"delete","id":"app","key":"missing","req":3}"#,
+        r#"{"type":"set","id":"app","key":"a","value":2,"if_rev":7,"req":4}"#,
+        r#"{"type":"get","id":"app","key":"a","req":5}"#,
+        r#"{"type":"set","id":"app","key":"c","value":3,"req":6}"#,
+        r#"{"type":"delete","id":"app","key":"a","if_rev":1,"req":7}"#,
+        r#"{"type":"frobnicate","req":8}"#,
+        r#"{"type":"get","id":"app","key":"a","req":9}"#,
+    ];
+    for r in requests {
+        c.send(r);
+    }
+    let replies: Vec<String> = (0..requests.len()).map(|_| c.recv()).collect();
+    assert_eq!(
+        replies[0],
+        r#"{"type":"value","id":"app","key":"a","value":1,"rev":1,"req":1}"#
+    );
+    assert!(
+        replies[1].starts_with(r#"{"type":"error","code":"bad_request""#),
+        "{}",
+        replies[1]
+    );
+    assert!(replies[1].ends_with(r#","req":2}"#), "{}", replies[1]);
+    assert_eq!(
+        replies[2],
+        r#"{"type":"deleted","id":"app","key":"missing","rev":0,"req":3}"#
+    );
+    assert_eq!(
+        replies[3],
+        r#"{"type":"error","code":"conflict","message":"if_rev does not match: the key's revision is 1","id":"app","key":"a","rev":1,"req":4}"#
+    );
+    assert_eq!(
+        replies[4],
+        r#"{"type":"value","id":"app","key":"a","value":1,"rev":1,"req":5}"#
+    );
+    assert_eq!(
+        replies[5],
+        r#"{"type":"value","id":"app","key":"c","value":3,"rev":2,"req":6}"#
+    );
+    assert_eq!(
+        replies[6],
+        r#"{"type":"deleted","id":"app","key":"a","rev":3,"req":7}"#
+    );
+    assert!(
+        replies[7].contains(r#""code":"bad_request""#) && replies[7].ends_with(r#""req":8}"#),
+        "{}",
+        replies[7]
+    );
+    assert_eq!(
+        replies[8],
+        r#"{"type":"value","id":"app","key":"a","value":null,"rev":0,"req":9}"#
+    );
+}
+
+#[test]
+fn nodes_sharing_a_secret_file_accept_each_others_tokens() {
+    let Some(redis) = Redis::start() else { return };
+    let (path, token) = common::daemon::secret("cluster-auth");
+    let path = path.to_str().unwrap();
+    let extra = ["--start-revision", "0", "--secret-file", path];
+    let (a, b) = (node(&redis, "kvws", &extra), node(&redis, "kvws", &extra));
+    for n in [&a, &b] {
+        let mut c = Client::connect(n.addr);
+        c.call(
+            r#"{"type":"get","id":"app","key":"k","req":1}"#,
+            &[r#"{"type":"error","code":"unauthenticated","message":"authenticate first with {\"type\":\"auth\",\"token\":...}","req":1}"#],
+        );
+        c.send(&format!(r#"{{"type":"auth","token":"{token}"}}"#));
+        assert_eq!(json(&c.recv())["type"], "authenticated");
+        c.call(
+            r#"{"type":"get","id":"app","key":"k"}"#,
+            &[r#"{"type":"value","id":"app","key":"k","value":null,"rev":0}"#],
+        );
+    }
+}

@@ -4,8 +4,12 @@
 
 mod common;
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::os::fd::FromRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::thread;
@@ -150,6 +154,49 @@ fn a_script_prints_each_reply_in_order() {
 }
 
 #[test]
+fn set_takes_options_and_commands_before_use_ask_for_an_id() {
+    let server = TestServer::start();
+    let mut other = Client::connect(&server.url()).unwrap();
+    let mut shell = Shell::start(&[&server.url()]);
+    shell.type_line("get k");
+    assert_eq!(
+        shell.err.recv_timeout(PATIENCE).as_deref(),
+        Ok("error: no id in use: type 'use ID' first, or give the id (usage: get [ID] KEY)")
+    );
+    shell.type_line("use a");
+    shell.type_line("set e --ephemeral 1");
+    shell.expect(r#"{"type":"value","id":"a","key":"e","value":1,"rev":1,"req":1}"#);
+    assert_eq!(other.get("a", "e").unwrap().value, "1");
+    shell.type_line("put t --ttl 100ms soon gone");
+    shell.expect(r#"{"type":"value","id":"a","key":"t","value":"soon gone","rev":2,"req":2}"#);
+    let start = Instant::now();
+    while other.get("a", "t").unwrap().value != "null" {
+        assert!(start.elapsed() < PATIENCE, "the key did not expire");
+        thread::sleep(Duration::from_millis(20));
+    }
+    shell.type_line("set n --if-rev 0 2");
+    let stored = shell.out.recv_timeout(PATIENCE).unwrap();
+    assert!(
+        stored.starts_with(r#"{"type":"value","id":"a","key":"n","value":2,"#),
+        "{stored}"
+    );
+    shell.type_line("set n --if-rev 0 3");
+    let refused = shell.out.recv_timeout(PATIENCE).unwrap();
+    assert!(
+        refused.starts_with(r#"{"type":"error","code":"conflict","#),
+        "{refused}"
+    );
+    let (code, _, err) = shell.finish();
+    assert_eq!(code, 0, "{err:?}");
+    // The ephemeral key went with the shell's connection.
+    let start = Instant::now();
+    while other.get("a", "e").unwrap().value != "null" {
+        assert!(start.elapsed() < PATIENCE, "the ephemeral key stayed");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn own_changes_are_notified_after_their_replies() {
     let server = TestServer::start();
     let (code, out, _) = script(
@@ -285,4 +332,83 @@ fn a_token_is_presented_before_the_first_command() {
         "{out:?}"
     );
     assert_eq!(out.len(), 3);
+}
+
+/// A shell whose stdin is a terminal (a pseudo-terminal; TERM=dumb, so
+/// that line editing stays out of the way and lines are read as typed),
+/// with `home` as HOME; returns it, the terminal to type into, and stdout
+/// line by line.
+fn on_a_terminal(url: &str, home: &Path) -> (Child, File, Receiver<String>) {
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two descriptors, which are then owned below.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are fresh and owned by nothing else.
+    let (master, slave) = unsafe { (File::from_raw_fd(master), File::from_raw_fd(slave)) };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvws"))
+        .args(["shell", url])
+        .env("HOME", home)
+        .env("TERM", "dumb")
+        .env_remove("KVWS_TOKEN")
+        .stdin(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kvws shell");
+    let out = lines(child.stdout.take().unwrap());
+    // The terminal echoes what is typed: read it away.
+    let mut echo = master.try_clone().unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while matches!(echo.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    (child, master, out)
+}
+
+#[test]
+fn history_is_kept_line_by_line_without_the_lines_that_carry_tokens() {
+    let server = TestServer::start();
+    let home = std::env::temp_dir().join(format!("kvws-shell-history-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let file = home.join(".kvws_history");
+    // A history written before such lines were left out.
+    std::fs::write(&file, "#V2\nauth old-secret\nlist app\n").unwrap();
+    let (mut child, mut tty, out) = on_a_terminal(&server.url(), &home);
+    for line in [
+        "auth some-secret",
+        "upgrade other-secret",
+        r#"raw {"type":"auth","token":"raw-secret"}"#,
+        "use a",
+        "get k",
+    ] {
+        tty.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    loop {
+        // After the prompts, which a dumb terminal gets without a newline.
+        let line = out.recv_timeout(PATIENCE).expect("the reply to get");
+        if line.contains(r#"{"type":"value","id":"a","key":"k""#) {
+            break;
+        }
+    }
+    let history = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        history.lines().collect::<Vec<_>>(),
+        ["#V2", "list app", "use a", "get k"]
+    );
+    // Ctrl-C ends the shell by SIGINT, as it does other programs (shells
+    // report 130); what was typed is already in the file.
+    // SAFETY: kill only sends a signal to the child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    assert!(std::fs::read_to_string(&file).unwrap().ends_with("get k\n"));
+    let _ = std::fs::remove_dir_all(&home);
 }

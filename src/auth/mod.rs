@@ -4,71 +4,17 @@
 //! secret (as MemCP's clients prove they own a handle with a MAC): a `guest`
 //! reaches the application ids named in its token(s), a `manager` reaches
 //! every id (the Python seed's roles), each with `read` or `readwrite`
-//! access. See [`token`] for the format and [`grants`] for the rules.
-
-use std::fmt;
-use std::path::Path;
+//! access. See [`token`] for the format, [`grants`] for the rules, and
+//! [`Secret`] for the secret file, which may hold several secrets so that
+//! one can be rotated without ending every token at once.
 
 pub mod grants;
+mod secret;
 pub mod token;
 
 pub use grants::Grants;
+pub use secret::{MAX_SECRETS, MIN_SECRET_LEN, Secret, kid_of};
 pub use token::{Access, Claims, Role, TokenError, mint, verify};
-
-/// Shortest secret accepted, in bytes: HS256 keys shorter than the hash
-/// output (32 bytes) weaken it.
-pub const MIN_SECRET_LEN: usize = 32;
-
-/// The server's signing secret. Its `Debug` output never shows the bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    /// Wraps secret bytes (at least [`MIN_SECRET_LEN`] of them).
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Secret, String> {
-        let bytes = bytes.into();
-        if bytes.len() < MIN_SECRET_LEN {
-            return Err(format!(
-                "the secret is {} bytes; at least {MIN_SECRET_LEN} are needed",
-                bytes.len()
-            ));
-        }
-        Ok(Secret(bytes))
-    }
-
-    /// Reads a secret file: refused if group or others may read it, and
-    /// trimmed of surrounding whitespace (a trailing newline is not part of
-    /// the secret).
-    pub fn from_file(path: &Path) -> Result<Secret, String> {
-        use std::os::unix::fs::PermissionsExt;
-        let shown = path.display();
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("cannot read secret file {shown}: {e}"))?;
-        let mode = meta.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "secret file {shown} is accessible by group or others (mode {:o}); run: chmod 600 {shown}",
-                mode & 0o777
-            ));
-        }
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("cannot read secret file {shown}: {e}"))?;
-        let text = bytes.trim_ascii();
-        Secret::new(text.to_vec())
-            .map_err(|e| format!("secret file {shown}: {e} (after trimming whitespace)"))
-    }
-
-    /// The secret bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -97,14 +97,37 @@ pub enum TokenError {
     Expired,
 }
 
+/// A token's header as read.
 #[derive(Deserialize)]
 struct Header {
     alg: String,
+    /// Which of the server's secrets signed it (see [`super::Secret`]).
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// A token's header as written.
+#[derive(Serialize)]
+struct NewHeader<'a> {
+    alg: &'a str,
+    typ: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
 }
 
 /// Signs `claims` with `secret` into a compact JWT.
 pub fn mint(secret: &[u8], claims: &Claims) -> String {
-    let header = BASE64URL_NOPAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    mint_with_kid(secret, None, claims)
+}
+
+/// Signs `claims` with `secret`, naming it by `kid` in the header.
+pub fn mint_with_kid(secret: &[u8], kid: Option<&str>, claims: &Claims) -> String {
+    let header = NewHeader {
+        alg: "HS256",
+        typ: "JWT",
+        kid,
+    };
+    let header = BASE64URL_NOPAD.encode(&serde_json::to_vec(&header).expect("header serializes"));
     let payload = BASE64URL_NOPAD.encode(&serde_json::to_vec(claims).expect("claims serialize"));
     let signed = format!("{header}.{payload}");
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
@@ -116,6 +139,17 @@ pub fn mint(secret: &[u8], claims: &Claims) -> String {
 /// Checks `token`'s signature and validity at `now` (Unix seconds), allowing
 /// `leeway` seconds of clock difference, and returns its claims.
 pub fn verify(secret: &[u8], token: &str, now: u64, leeway: u64) -> Result<Claims, TokenError> {
+    verify_among(token, now, leeway, |_| Ok(vec![secret]))
+}
+
+/// As [`verify`], with the secrets `keys` picks for the header's `kid`:
+/// the signature must be one of theirs.
+pub(crate) fn verify_among<'k>(
+    token: &str,
+    now: u64,
+    leeway: u64,
+    keys: impl FnOnce(Option<&str>) -> Result<Vec<&'k [u8]>, TokenError>,
+) -> Result<Claims, TokenError> {
     let invalid = TokenError::Invalid;
     if token.len() > MAX_TOKEN_LEN {
         return Err(invalid("token too long"));
@@ -127,18 +161,28 @@ pub fn verify(secret: &[u8], token: &str, now: u64, leeway: u64) -> Result<Claim
         return Err(invalid("not a JWT (expected three dot-separated parts)"));
     };
     // The signature first: nothing in an unauthenticated token is trusted.
+    // The header is decoded before only to learn which secret to check
+    // the signature with (`kid`); a header that cannot be read names none,
+    // and is refused once the signature holds (as it was before kids).
     let signature = BASE64URL_NOPAD
         .decode(signature.as_bytes())
         .map_err(|_| invalid("bad signature encoding"))?;
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(&token.as_bytes()[..header.len() + 1 + payload.len()]);
-    mac.verify_slice(&signature)
-        .map_err(|_| invalid("bad signature"))?;
-
-    let header = BASE64URL_NOPAD
+    let header: Result<Header, TokenError> = BASE64URL_NOPAD
         .decode(header.as_bytes())
-        .map_err(|_| invalid("bad header encoding"))?;
-    let header: Header = serde_json::from_slice(&header).map_err(|_| invalid("bad header"))?;
+        .map_err(|_| invalid("bad header encoding"))
+        .and_then(|h| serde_json::from_slice(&h).map_err(|_| invalid("bad header")));
+    let kid = header.as_ref().ok().and_then(|h| h.kid.as_deref());
+    let signed = &token.as_bytes()[..token.len() - signature_len(token)];
+    let valid = keys(kid)?.into_iter().any(|secret| {
+        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
+        mac.update(signed);
+        // Constant time for each secret; which secret matched is no secret.
+        mac.verify_slice(&signature).is_ok()
+    });
+    if !valid {
+        return Err(invalid("bad signature"));
+    }
+    let header = header?;
     if header.alg != "HS256" {
         return Err(invalid("unsupported algorithm (only HS256)"));
     }
@@ -158,6 +202,11 @@ pub fn verify(secret: &[u8], token: &str, now: u64, leeway: u64) -> Result<Claim
         return Err(TokenError::Expired);
     }
     Ok(claims)
+}
+
+/// Length of the last part of a token and the dot before it.
+fn signature_len(token: &str) -> usize {
+    token.rfind('.').map_or(0, |dot| token.len() - dot)
 }
 
 #[cfg(test)]

@@ -15,10 +15,11 @@ use std::time::Duration;
 use getopts::{Matches, Options};
 use log::LevelFilter;
 
-use super::units::{parse_duration, show_duration};
 use crate::client::{
-    Client, ConnectOptions, Endpoint, Error, Notice, SetOptions, Subscriber, Topic, json_or_string,
+    Client, ConnectOptions, Endpoint, Error, Notice, SetOptions, Subscriber, Topic, check_json,
+    json_or_string, json_string,
 };
+use crate::units::{parse_duration, show_duration};
 
 /// Exit code: the server answered with an error.
 const SERVER_ERROR: i32 = 1;
@@ -33,8 +34,10 @@ fn spec(command: &str) -> (&'static str, &'static str) {
     match command {
         "get" => ("URL ID KEY", "Print the value of a key as JSON (null when absent)."),
         "set" => ("URL ID KEY VALUE",
-            "Store VALUE (sent as JSON when it parses as JSON, else as a string;\n\
-             '-' reads it from stdin; put '--' before a value starting with '-').\n\
+            "Store VALUE: as JSON when it parses as JSON, else as a string (hello is\n\
+             stored as \"hello\"); --strict-json refuses what is not JSON (exit 2),\n\
+             --string stores it as a string even when it is JSON (42 as \"42\").\n\
+             '-' reads it from stdin; put '--' before a value starting with '-'.\n\
              Prints the stored value."),
         "delete" => ("URL ID KEY", "Delete a key; prints true, or false when there was none."),
         "watch" => ("URL ID (KEY | --prefix PREFIX)",
@@ -47,8 +50,10 @@ fn spec(command: &str) -> (&'static str, &'static str) {
 /// Options beyond the common ones: (commands, name, help, value hint or
 /// "" for a flag).
 #[rustfmt::skip]
-const EXTRA: [(&str, &str, &str, &str); 7] = [
+const EXTRA: [(&str, &str, &str, &str); 9] = [
     ("set", "ttl", "the key expires after TIME", "TIME"),
+    ("set", "strict-json", "VALUE must be JSON: exit 2 (saying why) if not", ""),
+    ("set", "string", "store VALUE as a JSON string, even 42 or {...}", ""),
     ("set delete", "if-rev", "only if the key's revision is N (0: absent)", "N"),
     ("watch", "prefix", "watch every key starting with PREFIX", "PREFIX"),
     ("list", "prefix", "only keys starting with PREFIX", "PREFIX"),
@@ -142,7 +147,10 @@ pub fn run(program: &str, command: &str, args: &[String]) -> i32 {
     if m.opt_present("help") {
         let brief = format!("Usage: {name} {positional} [OPTIONS]\n\n{about}");
         print!("{}", opts.usage(&brief));
-        println!("\nExit codes: 0 ok, 1 server error, 2 usage error, 3 connection failure.");
+        println!(
+            "\nExit codes: 0 ok, 1 server error, 2 usage error, 3 connection failure,\n\
+             130 interrupted (Ctrl-C)."
+        );
         return 0;
     }
     let wanted = match command {
@@ -241,15 +249,25 @@ fn set(cmd: &Command, m: &Matches) -> Result<(), Error> {
         opts = opts.ttl(ttl);
     }
     let typed = &cmd.args[3];
-    let value = if typed == "-" {
-        let mut text = String::new();
+    let mut stdin = String::new();
+    let text = if typed == "-" {
         io::stdin()
-            .read_to_string(&mut text)
+            .read_to_string(&mut stdin)
             .map_err(|e| Error::BadInput(format!("reading stdin: {e}")))?;
-        let text = text.strip_suffix('\n').unwrap_or(&text);
-        json_or_string(text.strip_suffix('\r').unwrap_or(text))
+        let text = stdin.strip_suffix('\n').unwrap_or(&stdin);
+        text.strip_suffix('\r').unwrap_or(text)
     } else {
-        json_or_string(typed)
+        typed
+    };
+    let value = match (m.opt_present("strict-json"), m.opt_present("string")) {
+        (true, true) => {
+            return Err(Error::BadInput(
+                "--strict-json and --string contradict each other".into(),
+            ));
+        }
+        (true, false) => check_json(text)?.to_string(),
+        (false, true) => json_string(text),
+        (false, false) => json_or_string(text),
     };
     let mut c = cmd.connect()?;
     let entry = c.set(&cmd.args[1], &cmd.args[2], &value, &opts)?;

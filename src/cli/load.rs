@@ -7,8 +7,8 @@
 use getopts::{Matches, Options};
 use log::LevelFilter;
 
-use super::units::{parse_duration, parse_size, show_duration};
 use crate::load::{self, LoadConfig, LoadError, Mode, Report, Target};
+use crate::units::{parse_duration, parse_size, show_duration};
 
 /// Counted options: (short, long, help, the modes they apply to).
 const COUNTS: [(&str, &str, &str, &[Mode]); 6] = [
@@ -223,13 +223,14 @@ fn config(m: &Matches) -> Result<(LoadConfig, std::time::Duration, std::time::Du
 /// Runs `kvws load ARGS`; returns the exit code.
 pub fn run(program: &str, args: &[String]) -> i32 {
     let opts = options();
-    let m = match super::parse_args(program, &opts, args, |o| usage(program, o)) {
+    let name = format!("{program} load");
+    let m = match super::parse_args(&name, &opts, args, |o| usage(program, o)) {
         Ok(m) => m,
         Err(code) => return code,
     };
     let (config, warmup, duration) = match config(&m) {
         Ok(c) => c,
-        Err(e) => return super::usage_error(&format!("{program} load"), &e),
+        Err(e) => return super::usage_error(&name, &e),
     };
     let _ = simple_logger::SimpleLogger::new()
         .with_level(LevelFilter::Warn)

@@ -6,8 +6,9 @@ use log::{LevelFilter, info, warn};
 
 use std::path::Path;
 
-use super::units::{parse_duration, parse_size, show_duration, show_size};
 use crate::auth::Secret;
+use crate::metrics::MetricsToken;
+use crate::units::{parse_duration, parse_size, show_duration, show_size};
 use crate::{Config, Server};
 
 fn options() -> Options {
@@ -151,7 +152,13 @@ fn options() -> Options {
     o.optopt(
         "",
         "secret-file",
-        "file holding the token secret (at least 32 bytes, mode 600); turns authentication on",
+        "file holding the token secrets, one a line (each at least 32 bytes; mode 600): the first signs, all verify; turns authentication on",
+        "PATH",
+    );
+    o.optopt(
+        "",
+        "metrics-token",
+        "file holding a bearer token (mode 600) that /metrics requires from every scraper; without it /metrics is served to loopback peers only",
         "PATH",
     );
     duration(
@@ -291,6 +298,10 @@ fn config(m: &Matches) -> Result<Config, String> {
     c.token_leeway = duration("token-leeway", c.token_leeway)?;
     if let Some(path) = get("secret-file") {
         c.secret = Some(Secret::from_file(Path::new(&path))?);
+        c.secret_file = Some(path.into());
+    }
+    if let Some(path) = get("metrics-token") {
+        c.metrics_token = Some(MetricsToken::from_file(Path::new(&path))?);
     }
     c.allowed_origins = m.opt_strs("allow-origin");
     c.allowed_hosts = m.opt_strs("allow-host");
@@ -332,12 +343,19 @@ fn log_level(m: &Matches) -> Result<LevelFilter, String> {
     })
 }
 
-/// Runs the server; returns the process exit code.
-pub fn run(program: &str, args: &[String]) -> i32 {
+/// Runs the server; returns the process exit code. `name` is the command
+/// as typed (`kvws` or `kvws serve`), for usage messages.
+pub fn run(program: &str, name: &str, args: &[String]) -> i32 {
     let opts = options();
-    let m = match super::parse_args(program, &opts, args, |o| {
+    let m = match super::parse_args(name, &opts, args, |o| {
         o.usage(&format!(
-            "Usage: {program} [serve] [OPTIONS]\n\nA key-value store with real-time subscriptions over WebSockets.\nSizes take k, M, G suffixes; times take ms, s, m, h."
+            "Usage: {program} [serve] [OPTIONS]\n       \
+             {program} COMMAND ... ('{program} help COMMAND' for each)\n\n\
+             A key-value store with real-time subscriptions over WebSockets.\n\n\
+             Commands:\n{}\n\
+             Without a command (or with 'serve') it runs the server, with these options.\n\
+             Sizes take k, M, G suffixes; times take ms, s, m, h.",
+            super::command_list()
         ))
     }) {
         Ok(m) => m,
@@ -348,11 +366,11 @@ pub fn run(program: &str, args: &[String]) -> i32 {
         return 0;
     }
     if let Some(extra) = m.free.first() {
-        return super::usage_error(program, &format!("unexpected argument '{extra}'"));
+        return super::usage_error(name, &format!("unexpected argument '{extra}'"));
     }
     let (config, level) = match config(&m).and_then(|c| Ok((c, log_level(&m)?))) {
         Ok(pair) => pair,
-        Err(e) => return super::usage_error(program, &e),
+        Err(e) => return super::usage_error(name, &e),
     };
     let _ = simple_logger::SimpleLogger::new()
         .with_level(level)

@@ -1,14 +1,20 @@
 //! `kvws shell URL`: an interactive prompt over one connection.
 //!
 //! Two threads. The main thread only reads lines: with rustyline (line
-//! editing, history in `~/.kvws_history`, tab completion of command names)
-//! when stdin is a terminal, plainly line by line when it is not (scripts,
-//! tests). A worker thread owns the connection (a [`Subscriber`], so
-//! subscriptions survive a reconnect): it runs each line it is handed,
-//! prints the reply, tells the main thread it is done, and between lines
-//! prints notifications as they arrive. On a terminal it prints through
+//! editing, history in `~/.kvws_history`, tab completion of commands, ids
+//! and keys: `complete.rs`) when stdin is a terminal, plainly line by line
+//! when it is not (scripts, tests). A worker thread owns the connection (a
+//! [`Subscriber`], so subscriptions survive a reconnect): it runs each line
+//! it is handed, prints the reply, tells the main thread it is done, and
+//! between lines prints notifications as they arrive and answers the
+//! completer's questions for keys. On a terminal it prints through
 //! rustyline's `ExternalPrinter`, which redraws the line being typed
 //! instead of garbling it.
+//!
+//! History is appended to its file line by line, so a shell ended by
+//! Ctrl-C while a command runs (SIGINT ends it, as it does `watch`) keeps
+//! it; lines that carry a token (`auth`, `upgrade`) are never written
+//! there, and are taken out of a history file that has them.
 //!
 //! Every server message is printed as the exact JSON text received, one
 //! per line, in the order received: for a command, whatever arrived while
@@ -18,22 +24,28 @@
 //! came before its reply, so piped input gives the same output every time.
 
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::sync::mpsc::{self, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use getopts::Options;
-use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
-use rustyline::highlight::Highlighter;
-use rustyline::hint::Hinter;
-use rustyline::validate::Validator;
-use rustyline::{Context, ExternalPrinter, Helper};
+use rustyline::history::History;
+use rustyline::{Editor, ExternalPrinter};
 
-use crate::client::command::{self, COMMANDS, Command, HELP};
-use crate::client::{Error, ListOptions, Notice, SetOptions, Subscriber};
+use super::complete::{Completions, Ids, KEYS, KeySource};
+use crate::client::command::{self, Command, HELP};
+use crate::client::{Error, ListOptions, Notice, Subscriber};
 
 /// How long the worker listens between looking for a new command.
 const POLL: Duration = Duration::from_millis(20);
+/// How long the completer waits for keys (and the worker for the server's
+/// answer to its `list`).
+const LOOKUP: Duration = Duration::from_millis(500);
+
+/// A question for keys from the completer: id, prefix, where to answer.
+type Lookup = (String, String, mpsc::Sender<Option<(Vec<String>, bool)>>);
 
 /// Runs the interactive shell; returns the exit code (0, 2 usage, 3 when
 /// the server cannot be reached).
@@ -67,10 +79,18 @@ pub fn run(program: &str, args: &[String]) -> i32 {
             };
         }
     };
+    let ids = Arc::new(Mutex::new(Ids::default()));
+    let id = m.opt_str("id");
+    if let Some(id) = &id {
+        ids.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_current(id);
+    }
     let mut shell = Shell {
         sub,
-        id: m.opt_str("id"),
+        id,
         out: Out::Plain,
+        ids,
     };
     if let Some(token) = common.token {
         shell.run(Ok(Command::Auth(token)));
@@ -79,53 +99,90 @@ pub fn run(program: &str, args: &[String]) -> i32 {
         interactive(shell, &m.free[0])
     } else {
         let lines = io::stdin().lock().lines().map_while(Result::ok);
-        drive(shell, lines.map(Some), |_| {})
+        drive(shell, mpsc::channel().1, lines.map(Some), |_| {})
     }
 }
 
 /// Reads lines with rustyline, completion and history.
 fn interactive(mut shell: Shell, url: &str) -> i32 {
-    let mut editor = match rustyline::Editor::<Names, _>::new() {
+    let mut editor = match Editor::<Completions, _>::new() {
         Ok(editor) => editor,
         Err(e) => {
             eprintln!("cannot set up the terminal: {e}");
             return 1;
         }
     };
-    editor.set_helper(Some(Names));
+    let (ask, lookups) = mpsc::channel::<Lookup>();
+    let keys = key_source(ask);
+    editor.set_helper(Some(Completions::new(Arc::clone(&shell.ids), keys)));
     if let Ok(printer) = editor.create_external_printer() {
         shell.out = Out::Tty(Box::new(printer));
     }
-    let history = std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".kvws_history"));
+    let history = std::env::var_os("HOME").map(|h| Path::new(&h).join(".kvws_history"));
     if let Some(path) = &history {
-        let _ = editor.load_history(path);
+        load_history(&mut editor, path);
     }
     println!("connected to {url}; 'help' lists the commands");
     let prompt = std::cell::RefCell::new(shell.prompt());
     let lines = std::iter::from_fn(|| match editor.readline(prompt.borrow().as_str()) {
         Ok(line) => {
-            let _ = editor.add_history_entry(line.as_str());
+            if !command::carries_secret(&line) {
+                let _ = editor.add_history_entry(line.as_str());
+                if let Some(path) = &history {
+                    let _ = editor.append_history(path);
+                }
+            }
             Some(Some(line))
         }
         Err(ReadlineError::Interrupted) => Some(None),
         Err(_) => None,
     });
-    let code = drive(shell, lines, |p| *prompt.borrow_mut() = p);
-    if let Some(path) = &history {
-        let _ = editor.save_history(path);
+    drive(shell, lookups, lines, |p| *prompt.borrow_mut() = p)
+}
+
+/// Keys for the completer: asked of the worker through `ask`, waiting at
+/// most [`LOOKUP`] for the answer.
+fn key_source(ask: mpsc::Sender<Lookup>) -> KeySource {
+    Box::new(move |id, prefix| {
+        let (answer, answered) = mpsc::channel();
+        ask.send((id.to_string(), prefix.to_string(), answer))
+            .ok()?;
+        answered.recv_timeout(LOOKUP).ok().flatten()
+    })
+}
+
+/// Loads the history file, and rewrites it without any line that carries
+/// a token (written there before such lines were left out).
+fn load_history(editor: &mut Editor<Completions, rustyline::history::FileHistory>, path: &Path) {
+    if editor.load_history(path).is_err() {
+        return;
     }
-    code
+    let history = editor.history();
+    let kept: Vec<String> = history
+        .iter()
+        .filter(|line| !command::carries_secret(line))
+        .cloned()
+        .collect();
+    if kept.len() == history.len() {
+        return;
+    }
+    let _ = editor.clear_history();
+    for line in kept {
+        let _ = editor.add_history_entry(line);
+    }
+    let _ = editor.save_history(path);
 }
 
 /// Hands each line to the worker and waits until it has run; `None` lines
 /// (an interrupted edit) are skipped. Returns at `quit` or end of input.
 fn drive(
     shell: Shell,
+    lookups: mpsc::Receiver<Lookup>,
     lines: impl Iterator<Item = Option<String>>,
     mut on_prompt: impl FnMut(String),
 ) -> i32 {
     let (jobs, inbox) = mpsc::channel::<(String, mpsc::Sender<String>)>();
-    let worker = std::thread::spawn(move || shell.serve(inbox));
+    let worker = std::thread::spawn(move || shell.serve(inbox, lookups));
     for line in lines.flatten() {
         let line = line.trim();
         if command::parse(line, None) == Ok(Command::Quit) {
@@ -151,6 +208,9 @@ enum Out {
     Plain,
     /// Through rustyline, above the line being edited.
     Tty(Box<dyn ExternalPrinter + Send>),
+    /// Nowhere.
+    #[cfg(test)]
+    Quiet,
 }
 
 impl Out {
@@ -158,6 +218,8 @@ impl Out {
         match self {
             Out::Plain => drop(writeln!(io::stdout(), "{text}")),
             Out::Tty(p) => drop(p.print(format!("{text}\n"))),
+            #[cfg(test)]
+            Out::Quiet => {}
         }
     }
 
@@ -165,15 +227,19 @@ impl Out {
         match self {
             Out::Plain => eprintln!("{text}"),
             Out::Tty(p) => drop(p.print(format!("{text}\n"))),
+            #[cfg(test)]
+            Out::Quiet => {}
         }
     }
 }
 
-/// The worker's state: the connection, the default id, the output.
+/// The worker's state: the connection, the default id, the output, and
+/// the ids used, for completion.
 struct Shell {
     sub: Subscriber,
     id: Option<String>,
     out: Out,
+    ids: Arc<Mutex<Ids>>,
 }
 
 impl Shell {
@@ -184,9 +250,17 @@ impl Shell {
         }
     }
 
-    /// Runs commands as they come; prints notifications in between.
-    fn serve(mut self, inbox: mpsc::Receiver<(String, mpsc::Sender<String>)>) {
+    /// Runs commands as they come; prints notifications and answers
+    /// questions for keys in between.
+    fn serve(
+        mut self,
+        inbox: mpsc::Receiver<(String, mpsc::Sender<String>)>,
+        lookups: mpsc::Receiver<Lookup>,
+    ) {
         loop {
+            while let Ok((id, prefix, answer)) = lookups.try_recv() {
+                let _ = answer.send(self.keys(&id, &prefix));
+            }
             match inbox.try_recv() {
                 Ok((line, done)) => {
                     self.run(command::parse(&line, self.id.as_deref()));
@@ -231,9 +305,23 @@ impl Shell {
         }
     }
 
+    /// The first keys of `id` starting with `prefix`, for completion, and
+    /// whether there are more; `None` when they cannot be had now.
+    fn keys(&mut self, id: &str, prefix: &str) -> Option<(Vec<String>, bool)> {
+        let c = self.sub.client().ok()?;
+        let timeout = c.options().request_timeout;
+        c.set_request_timeout(LOOKUP);
+        let page = c.list(id, &ListOptions::prefix(prefix).limit(KEYS as u64));
+        c.set_request_timeout(timeout);
+        page.ok().map(|page| (page.keys, page.more))
+    }
+
     /// Runs one parsed line; prints what arrived before the reply, then
     /// the reply.
     fn run(&mut self, parsed: Result<Command, String>) {
+        if let Some(id) = parsed.as_ref().ok().and_then(Command::id) {
+            self.ids.lock().unwrap_or_else(|e| e.into_inner()).used(id);
+        }
         let result = match parsed {
             Ok(command) => self.execute(command),
             Err(usage) => Err(Error::BadInput(usage)),
@@ -257,6 +345,10 @@ impl Shell {
             Command::Empty | Command::Quit => return Ok(None),
             Command::Help => HELP.to_string(),
             Command::Use(id) => {
+                self.ids
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_current(&id);
                 self.id = Some(id);
                 return Ok(None);
             }
@@ -264,9 +356,12 @@ impl Shell {
             Command::Upgrade(token) => s.upgrade(&token)?.text,
             Command::Raw(json) => s.client()?.request(&json)?.text,
             Command::Get { id, key } => s.client()?.get(&id, &key)?.text,
-            Command::Set { id, key, value } => {
-                s.client()?.set(&id, &key, &value, &SetOptions::new())?.text
-            }
+            Command::Set {
+                id,
+                key,
+                value,
+                options,
+            } => s.client()?.set(&id, &key, &value, &options)?.text,
             Command::Delete { id, key } => s.client()?.delete(&id, &key, None)?.text,
             Command::Subscribe { id, topic, since } => s.subscribe(&id, topic, since)?.text,
             Command::Unsubscribe { id, topic } => s.unsubscribe(&id, &topic)?.text,
@@ -288,34 +383,53 @@ impl Shell {
     }
 }
 
-/// Completes command names (the first word of the line).
-struct Names;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{Client, ConnectOptions, SetOptions};
 
-impl Helper for Names {}
-impl Highlighter for Names {}
-impl Validator for Names {}
-impl Hinter for Names {
-    type Hint = String;
-}
-
-impl Completer for Names {
-    type Candidate = Pair;
-
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let typed = &line[..pos];
-        if typed.contains(char::is_whitespace) {
-            return Ok((pos, Vec::new()));
+    #[test]
+    fn the_worker_answers_the_completer_with_keys_and_ids_used() {
+        let mut server = crate::Server::bind(crate::Config::default().port(0)).unwrap();
+        let url = format!("ws://{}/", server.local_addr());
+        let handle = server.handle();
+        let running = std::thread::spawn(move || server.run().unwrap());
+        let mut c = Client::connect(&url).unwrap();
+        for key in ["room/a", "room/b", "x"] {
+            c.set("app", key, "1", &SetOptions::new()).unwrap();
         }
-        let names = COMMANDS.iter().filter(|c| c.starts_with(typed));
-        let pairs = names.map(|c| Pair {
-            display: c.to_string(),
-            replacement: format!("{c} "),
-        });
-        Ok((0, pairs.collect()))
+        let ids = Arc::new(Mutex::new(Ids::default()));
+        let shell = Shell {
+            sub: Subscriber::connect(&url, ConnectOptions::default()).unwrap(),
+            id: None,
+            out: Out::Quiet,
+            ids: Arc::clone(&ids),
+        };
+        let (ask, lookups) = mpsc::channel();
+        let (jobs, inbox) = mpsc::channel();
+        let worker = std::thread::spawn(move || shell.serve(inbox, lookups));
+        let run = |line: &str| {
+            let (done, wait) = mpsc::channel();
+            jobs.send((line.to_string(), done)).unwrap();
+            wait.recv().unwrap()
+        };
+        let completions = Completions::new(Arc::clone(&ids), key_source(ask));
+        assert_eq!(completions.candidates("get ", 4).1, Vec::<String>::new());
+        run("get app x");
+        assert_eq!(completions.candidates("get ", 4).1, ["app"]);
+        assert_eq!(
+            completions.candidates("get app room", 12).1,
+            ["room/a", "room/b"]
+        );
+        assert_eq!(run("use app"), "kvws app> ");
+        assert_eq!(
+            completions.candidates("del ", 4).1,
+            ["room/a", "room/b", "x"]
+        );
+        drop(jobs);
+        worker.join().unwrap();
+        drop(c);
+        handle.shutdown();
+        running.join().unwrap();
     }
 }

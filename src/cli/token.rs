@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use getopts::Options;
 
-use super::units::parse_duration;
-use crate::auth::{Access, Claims, Role, Secret, mint};
+use crate::auth::{Access, Claims, Role, Secret};
+use crate::units::parse_duration;
 
 fn options() -> Options {
     let mut o = Options::new();
@@ -27,25 +27,34 @@ fn options() -> Options {
         "how long the token is valid (default 1h)",
         "TIME",
     );
+    o.optflag(
+        "",
+        "kid",
+        "print the key id of each secret in the file (the signing one first) instead of a token",
+    );
     o
 }
 
 /// Runs `kvws token ARGS`; prints the token and returns the exit code.
 pub fn run(program: &str, args: &[String]) -> i32 {
     let opts = options();
-    let m = match super::parse_args(program, &opts, args, |o| {
+    let name = format!("{program} token");
+    let m = match super::parse_args(&name, &opts, args, |o| {
         o.usage(&format!(
-            "Usage: {program} token --secret-file PATH [--role guest --id ID...|--role manager] [--access read|readwrite] [--ttl TIME]\n\nPrints a token signed with the server's secret."
+            "Usage: {program} token --secret-file PATH [--role guest --id ID...|--role manager] [--access read|readwrite] [--ttl TIME]\n       {program} token --secret-file PATH --kid\n\nPrints a token signed with the server's signing secret (the first in the file), its key id in the header; with --kid, the key id of each secret instead."
         ))
     }) {
         Ok(m) => m,
         Err(code) => return code,
     };
+    if m.opt_present("kid") {
+        return print_kids(program, m.opt_str("secret-file"));
+    }
     match claims(&m) {
-        Err(e) => super::usage_error(program, &e),
+        Err(e) => super::usage_error(&name, &e),
         Ok((path, claims)) => match Secret::from_file(Path::new(&path)) {
             Ok(secret) => {
-                println!("{}", mint(secret.bytes(), &claims));
+                println!("{}", secret.mint(&claims));
                 0
             }
             Err(e) => {
@@ -53,6 +62,25 @@ pub fn run(program: &str, args: &[String]) -> i32 {
                 1
             }
         },
+    }
+}
+
+/// `kvws token --kid`: one key id a line, the signing one first.
+fn print_kids(program: &str, path: Option<String>) -> i32 {
+    let Some(path) = path else {
+        return super::usage_error(program, "--secret-file is required");
+    };
+    match Secret::from_file(Path::new(&path)) {
+        Ok(secret) => {
+            for kid in secret.kids() {
+                println!("{kid}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{program} token: {e}");
+            1
+        }
     }
 }
 

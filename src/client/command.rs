@@ -4,12 +4,18 @@
 //! A line is a command word and its arguments, split on whitespace, except
 //! that a `set` value is the rest of the line, taken as JSON when it parses
 //! and as a string otherwise (`set a k hello world` stores
-//! `"hello world"`). The `ID` argument is left out once a default id is
-//! set with `use ID`: `get KEY` then means `get ID KEY`. Keeping the rule
-//! that simple (never guessing from the number of words) keeps `set KEY
-//! VALUE WITH SPACES` unambiguous.
+//! `"hello world"`); the options of a `set` come between its key and its
+//! value, where they cannot be taken for part of it. The `ID` argument is
+//! left out once a default id is set with `use ID`: `get KEY` then means
+//! `get ID KEY`. Keeping the rule that simple (never guessing from the
+//! number of words) keeps `set KEY VALUE WITH SPACES` unambiguous; an id
+//! never starts with `--`, so an option is never taken for one.
+//!
+//! [`completion`] says what the word being typed is (a command, an id, a
+//! key of which id), for a front end that completes it.
 
-use super::request::{Topic, json_or_string};
+use super::request::{SetOptions, Topic, json_or_string};
+use crate::units::parse_duration;
 
 /// The command words, for completion.
 pub const COMMANDS: [&str; 15] = [
@@ -21,8 +27,11 @@ pub const COMMANDS: [&str; 15] = [
 pub const HELP: &str = "\
 commands ([ID] is left out once 'use ID' has set a default id):
   get [ID] KEY                  print the value of KEY
-  set [ID] KEY VALUE            store VALUE (the rest of the line; JSON if it parses, else a string)
-  put [ID] KEY VALUE            the same as set
+  set [ID] KEY [OPTIONS] VALUE  store VALUE (the rest of the line; JSON if it parses, else a string)
+                                OPTIONS: --ttl TIME (expire after TIME: 10s, 5m), --ephemeral
+                                (delete it when this connection closes), --if-rev N (only if
+                                the key's revision is N; 0: only if it does not exist)
+  put [ID] KEY [OPTIONS] VALUE  the same as set
   delete [ID] KEY               delete KEY
   sub [ID] KEY [--since REV]    subscribe to KEY; its changes print as they come
   sub [ID] --prefix P [--since REV]   subscribe to every key starting with P
@@ -31,7 +40,9 @@ commands ([ID] is left out once 'use ID' has set a default id):
   auth TOKEN | upgrade TOKEN    authenticate, or raise the connection's role
   use ID                        set the default id
   raw JSON                      send any request (a req is added) and print the reply
-  help | quit (q, exit)";
+  help | quit (q, exit)
+Tab completes commands, the ids used in this session and keys; Ctrl-C clears the line,
+Ctrl-D leaves.";
 
 /// One parsed line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +62,7 @@ pub enum Command {
         /// Key.
         key: String,
     },
-    /// `set|put [ID] KEY VALUE`.
+    /// `set|put [ID] KEY [--ttl TIME] [--ephemeral] [--if-rev N] VALUE`.
     Set {
         /// Namespace.
         id: String,
@@ -59,6 +70,8 @@ pub enum Command {
         key: String,
         /// The value as JSON text.
         value: String,
+        /// TTL, ephemeral, compare-and-set.
+        options: SetOptions,
     },
     /// `delete|del [ID] KEY`.
     Delete {
@@ -98,9 +111,38 @@ pub enum Command {
     Raw(String),
 }
 
+impl Command {
+    /// The id the command is about, if it is about one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Command::Use(id)
+            | Command::Get { id, .. }
+            | Command::Set { id, .. }
+            | Command::Delete { id, .. }
+            | Command::Subscribe { id, .. }
+            | Command::Unsubscribe { id, .. }
+            | Command::List { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}
+
 /// Parses one line; `default_id` is the id set with `use`. The error is a
-/// message for the person typing (the command's usage).
+/// message for the person typing (the command's usage, or that no id is in
+/// use when the line would do with one).
 pub fn parse(line: &str, default_id: Option<&str>) -> Result<Command, String> {
+    let parsed = parse_line(line, default_id);
+    if parsed.is_err() && default_id.is_none() && parse_line(line, Some("")).is_ok() {
+        let name = canonical(word(line).0);
+        return Err(format!(
+            "no id in use: type 'use ID' first, or give the id ({})",
+            usage(name)
+        ));
+    }
+    parsed
+}
+
+fn parse_line(line: &str, default_id: Option<&str>) -> Result<Command, String> {
     let (word0, rest) = word(line);
     let name = canonical(word0);
     let usage = || usage(name);
@@ -108,6 +150,7 @@ pub fn parse(line: &str, default_id: Option<&str>) -> Result<Command, String> {
         match (default_id, word(rest)) {
             (Some(id), _) => Ok((id.to_string(), rest)),
             (None, ("", _)) => Err(usage()),
+            (None, (id, _)) if id.starts_with("--") => Err(usage()),
             (None, (id, rest)) => Ok((id.to_string(), rest)),
         }
     };
@@ -134,13 +177,16 @@ pub fn parse(line: &str, default_id: Option<&str>) -> Result<Command, String> {
         }
         "set" => {
             let (id, rest) = id(rest)?;
-            match word(rest) {
-                (key, value) if !key.is_empty() && !value.is_empty() => Command::Set {
-                    id,
-                    key: key.to_string(),
-                    value: json_or_string(value.trim_end()),
-                },
-                _ => return Err(usage()),
+            let (key, rest) = word(rest);
+            let (options, value) = set_options(rest)?;
+            if key.is_empty() || value.is_empty() {
+                return Err(usage());
+            }
+            Command::Set {
+                id,
+                key: key.to_string(),
+                value: json_or_string(value.trim_end()),
+                options,
             }
         }
         "sub" | "unsub" => {
@@ -163,6 +209,98 @@ pub fn parse(line: &str, default_id: Option<&str>) -> Result<Command, String> {
         }
         other => return Err(format!("unknown command '{other}' (try 'help')")),
     })
+}
+
+/// The options at the start of `text` (up to the value, or `--`) and the
+/// rest of it.
+fn set_options(mut text: &str) -> Result<(SetOptions, &str), String> {
+    let mut options = SetOptions::new();
+    loop {
+        let (flag, after) = word(text);
+        let (arg, after_arg) = word(after);
+        match flag {
+            "--ttl" => {
+                let ttl = parse_duration(arg).map_err(|e| format!("--ttl: {e}"))?;
+                options = options.ttl(ttl);
+                text = after_arg;
+            }
+            "--if-rev" => {
+                let rev = arg
+                    .parse()
+                    .map_err(|_| format!("--if-rev: '{arg}' is not a revision"))?;
+                options = options.if_rev(rev);
+                text = after_arg;
+            }
+            "--ephemeral" => {
+                options = options.ephemeral(true);
+                text = after;
+            }
+            "--" => return Ok((options, after)),
+            _ => return Ok((options, text)),
+        }
+    }
+}
+
+/// Whether `line` carries a token (`auth`, `upgrade`, or a `raw` request
+/// with a `token` field), and so must not be kept in a history file.
+pub fn carries_secret(line: &str) -> bool {
+    let (command, rest) = word(line);
+    match canonical(command) {
+        "auth" => true,
+        "raw" => rest.contains("\"token\""),
+        _ => false,
+    }
+}
+
+/// What the word being typed at the end of a line is, for completion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// A command name.
+    Command,
+    /// An id (of `use`, or of a command when no id is in use).
+    Id,
+    /// A key (or a prefix of keys) of this id.
+    Key(String),
+    /// Something else (a value, an option, a token).
+    Nothing,
+}
+
+/// Where the word being typed at the end of `typed` (the line up to the
+/// cursor) starts, and what it is; `default_id` is the id set with `use`.
+pub fn completion(typed: &str, default_id: Option<&str>) -> (usize, Completion) {
+    let start = typed.rfind(char::is_whitespace).map_or(0, |i| {
+        i + typed[i..].chars().next().map_or(1, char::len_utf8)
+    });
+    let before: Vec<&str> = typed[..start].split_whitespace().collect();
+    let Some((&command, args)) = before.split_first() else {
+        return (start, Completion::Command);
+    };
+    if typed[start..].starts_with('-') {
+        return (start, Completion::Nothing);
+    }
+    let name = canonical(command);
+    if name == "use" {
+        let what = if args.is_empty() {
+            Completion::Id
+        } else {
+            Completion::Nothing
+        };
+        return (start, what);
+    }
+    if !matches!(name, "get" | "delete" | "list" | "set" | "sub" | "unsub") {
+        return (start, Completion::Nothing);
+    }
+    // The id, and the words typed after it.
+    let (id, args) = match (default_id, args) {
+        (Some(id), args) => (id, args),
+        (None, []) => return (start, Completion::Id),
+        (None, [id, rest @ ..]) => (*id, rest),
+    };
+    let what = match (name, args) {
+        (_, []) | ("sub" | "unsub", ["--prefix" | "-p"]) => Completion::Key(id.to_string()),
+        _ => Completion::Nothing,
+    };
+    (start, what)
 }
 
 /// The main name of a command word (aliases folded; `upgrade` shares
@@ -238,7 +376,8 @@ mod tests {
             Command::Set {
                 id: "a".into(),
                 key: "k".into(),
-                value: r#""hello  world""#.into()
+                value: r#""hello  world""#.into(),
+                options: SetOptions::new(),
             }
         );
         assert_eq!(
@@ -246,7 +385,8 @@ mod tests {
             Command::Set {
                 id: "a".into(),
                 key: "k".into(),
-                value: r#"{"n": 1}"#.into()
+                value: r#"{"n": 1}"#.into(),
+                options: SetOptions::new(),
             }
         );
         assert_eq!(
@@ -288,6 +428,121 @@ mod tests {
     }
 
     #[test]
+    fn set_takes_options_between_its_key_and_its_value() {
+        let set = |line: &str| match ok(line, Some("a")) {
+            Command::Set {
+                key,
+                value,
+                options,
+                ..
+            } => (key, value, options),
+            other => panic!("{line}: {other:?}"),
+        };
+        let ten = std::time::Duration::from_secs(10);
+        assert_eq!(
+            set("set k --ttl 10s --ephemeral hello  world"),
+            (
+                "k".into(),
+                r#""hello  world""#.into(),
+                SetOptions::new().ttl(ten).ephemeral(true)
+            )
+        );
+        assert_eq!(
+            set("put k --if-rev 0 {\"n\": 1}"),
+            (
+                "k".into(),
+                r#"{"n": 1}"#.into(),
+                SetOptions::new().if_rev(0)
+            )
+        );
+        // After the value, or after '--', an option is part of the value.
+        assert_eq!(set("set k 1 --ttl 10s").1, r#""1 --ttl 10s""#);
+        assert_eq!(set("set k -- --ttl").1, r#""--ttl""#);
+        assert_eq!(set("set k --flag").1, r#""--flag""#);
+        assert_eq!(
+            parse("set k --ttl soon x", Some("a")).unwrap_err(),
+            "--ttl: 'soon' is not a duration"
+        );
+        assert!(parse("set k --if-rev x 1", Some("a")).is_err());
+        assert_eq!(
+            parse("set k --ttl 5s", Some("a")).unwrap_err(),
+            "usage: set [ID] KEY [OPTIONS] VALUE"
+        );
+    }
+
+    #[test]
+    fn commands_that_need_an_id_say_so_before_use() {
+        for line in [
+            "get k",
+            "delete k",
+            "list",
+            "set k 1",
+            "sub k",
+            "sub --prefix p",
+        ] {
+            let e = parse(line, None).unwrap_err();
+            assert!(
+                e.starts_with("no id in use: type 'use ID' first"),
+                "{line}: {e}"
+            );
+            assert!(parse(line, Some("a")).is_ok(), "{line}");
+        }
+        assert_eq!(
+            parse("get k", None).unwrap_err(),
+            "no id in use: type 'use ID' first, or give the id (usage: get [ID] KEY)"
+        );
+        // Wrong with or without an id: the usage.
+        assert_eq!(parse("get", None).unwrap_err(), "usage: get [ID] KEY");
+        assert!(parse("get a k", None).is_ok());
+    }
+
+    #[test]
+    fn completion_knows_commands_ids_and_keys() {
+        let c = |typed: &str, id: Option<&str>| completion(typed, id);
+        let key = |id: &str| Completion::Key(id.into());
+        assert_eq!(c("", None), (0, Completion::Command));
+        assert_eq!(c("ge", None), (0, Completion::Command));
+        assert_eq!(c("use ", None), (4, Completion::Id));
+        assert_eq!(c("use a", Some("b")), (4, Completion::Id));
+        assert_eq!(c("get ", None), (4, Completion::Id));
+        assert_eq!(c("get ap", None), (4, Completion::Id));
+        assert_eq!(c("get app k", None), (8, key("app")));
+        assert_eq!(c("get k", Some("app")), (4, key("app")));
+        assert_eq!(c("get k x", Some("app")), (6, Completion::Nothing));
+        assert_eq!(c("del  ro", Some("app")), (5, key("app")));
+        assert_eq!(c("list room/", Some("app")), (5, key("app")));
+        assert_eq!(c("set k", Some("app")), (4, key("app")));
+        assert_eq!(c("set k v", Some("app")), (6, Completion::Nothing));
+        assert_eq!(c("set app k", None), (8, key("app")));
+        assert_eq!(c("sub --prefix ro", Some("app")), (13, key("app")));
+        assert_eq!(c("sub app --prefix ro", None), (17, key("app")));
+        assert_eq!(c("sub app k", None), (8, key("app")));
+        assert_eq!(c("sub --pre", Some("app")), (4, Completion::Nothing));
+        assert_eq!(c("auth ", None), (5, Completion::Nothing));
+        assert_eq!(c("raw {", None), (4, Completion::Nothing));
+    }
+
+    #[test]
+    fn lines_with_tokens_are_secret() {
+        for line in [
+            "auth eyJhbGciOiJIUzI1NiJ9.e30.x",
+            "  upgrade t",
+            r#"raw {"type":"auth","token":"t"}"#,
+        ] {
+            assert!(carries_secret(line), "{line}");
+        }
+        for line in [
+            "get a k",
+            "author x",
+            "set a auth 1",
+            r#"raw {"type":"ping"}"#,
+            "",
+        ] {
+            assert!(!carries_secret(line), "{line}");
+        }
+    }
+
+    #[test]
     fn mistakes_get_the_usage_line() {
         assert_eq!(parse("get", None).unwrap_err(), "usage: get [ID] KEY");
         assert_eq!(parse("get a", Some("a")).map(|_| ()), Ok(()));
@@ -296,11 +551,11 @@ mod tests {
             "usage: get [ID] KEY"
         );
         assert_eq!(
-            parse("put a k", None).unwrap_err(),
-            "usage: set [ID] KEY VALUE"
+            parse("put k", Some("a")).unwrap_err(),
+            "usage: set [ID] KEY [OPTIONS] VALUE"
         );
         for line in [
-            "sub a",
+            "sub",
             "sub a k --since x",
             "sub a k extra",
             "unsub a k --since 1",

@@ -4,20 +4,22 @@
 //! timeouts set to the time left.
 //!
 //! tungstenite's `connect` would do the first two steps, but it needs the
-//! `url` crate and has no deadline; so the socket is connected here and
-//! handed to `tungstenite::client` for the handshake alone.
+//! `url` crate and has no deadline; so the socket is connected here, the
+//! handshake is the one the load generator makes too ([`websocket`]), and
+//! the socket is then handed to tungstenite's `WebSocket` for framing.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tungstenite::WebSocket;
-use tungstenite::handshake::HandshakeError;
+use tungstenite::protocol::Role;
 
 use super::error::{Error, Result};
 use super::stream::ClientStream;
 use super::url::Endpoint;
+use super::websocket;
 
 /// How long to connect and to wait for replies, and whom to trust for
 /// `wss://`.
@@ -108,15 +110,49 @@ pub(crate) fn open(url: &str, options: &ConnectOptions) -> Result<WebSocket<Clie
     } else {
         ClientStream::Plain(stream)
     };
-    match tungstenite::client(endpoint.url(), stream) {
-        Ok((ws, _response)) => Ok(ws),
-        Err(HandshakeError::Interrupted(_)) => {
-            Err(fail("the WebSocket handshake timed out".into()))
+    handshake(stream, &endpoint).map_err(fail)
+}
+
+/// Sends the upgrade request and reads the answer (the socket's timeouts
+/// bound the time); the `Err` says why, for [`Error::Connect`].
+fn handshake(
+    mut stream: ClientStream,
+    endpoint: &Endpoint,
+) -> Result<WebSocket<ClientStream>, String> {
+    let io_error = |e: io::Error| {
+        if is_timeout(&e) {
+            "the WebSocket handshake timed out".to_string()
+        } else {
+            e.to_string()
         }
-        Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
-            Err(fail(format!("HTTP {}", response.status())))
+    };
+    let key = websocket::generate_key();
+    let request = websocket::request(&endpoint.authority(), &endpoint.path, &key);
+    stream.write_all(&request).map_err(io_error)?;
+    let mut head = Vec::with_capacity(256);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return Err("the server closed the connection during the handshake".into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error(e)),
+        };
+        head.extend_from_slice(&chunk[..n]);
+        match websocket::check_response(&head, &key) {
+            Ok(None) => {}
+            Ok(Some(used)) => {
+                // Frames the server sent right after its answer.
+                let tail = head.split_off(used);
+                return Ok(WebSocket::from_partially_read(
+                    stream,
+                    tail,
+                    Role::Client,
+                    None,
+                ));
+            }
+            Err(refused) => return Err(refused.to_string()),
         }
-        Err(HandshakeError::Failure(e)) => Err(fail(e.to_string())),
     }
 }
 

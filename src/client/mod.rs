@@ -42,12 +42,13 @@
 //! # Layout
 //!
 //! ```text
-//! url.rs         ws://host:port/path (or wss://), split by hand (no url crate)
+//! url.rs         Endpoint: the ws:// URLs a client accepts (crate::url splits them)
 //! request.rs     requests as JSON text; Topic, SetOptions, ListOptions
 //! message.rs     server messages parsed once, values kept as JSON text
 //! reply.rs       Event and the typed replies (Entry, Subscribed, ...)
 //! connect.rs     resolve, connect and handshake within a deadline
 //! stream.rs      the socket: plain, or TLS (rustls) for wss://
+//! websocket.rs   the handshake and client frames, shared with `kvws load`
 //! conn.rs        Client: send, read with deadlines, match replies
 //! api.rs         Client's typed methods: get, set, delete, subscribe, ...
 //! track.rs       subscriptions and the revision each would resume after
@@ -67,12 +68,13 @@ mod stream;
 mod subscriber;
 mod track;
 mod url;
+pub(crate) mod websocket;
 
 pub use conn::Client;
 pub use connect::ConnectOptions;
 pub use error::{Error, Result};
 pub use reply::{Authenticated, Deleted, Entry, Event, Keys, Subscribed};
-pub use request::{ListOptions, SetOptions, Topic, check_json, json_or_string};
+pub use request::{ListOptions, SetOptions, Topic, check_json, json_or_string, json_string};
 pub use subscriber::{Notice, Subscriber};
 pub use track::Subscription;
 pub use url::Endpoint;

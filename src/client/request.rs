@@ -139,12 +139,15 @@ pub fn check_json(text: &str) -> Result<&str> {
 pub fn json_or_string(text: &str) -> String {
     match check_json(text) {
         Ok(json) => json.to_string(),
-        Err(_) => {
-            let mut out = Vec::with_capacity(text.len() + 2);
-            write_str(&mut out, text);
-            String::from_utf8(out).expect("escaping keeps UTF-8")
-        }
+        Err(_) => json_string(text),
     }
+}
+
+/// `text` as a JSON string, whatever it looks like (`42` → `"42"`).
+pub fn json_string(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    write_str(&mut out, text);
+    String::from_utf8(out).expect("escaping keeps UTF-8")
 }
 
 fn build(kind: &str, req: u64, fill: impl FnOnce(Obj<'_>) -> Obj<'_>) -> String {
@@ -307,6 +310,8 @@ mod tests {
         assert_eq!(json_or_string("say \"hi\"\n"), r#""say \"hi\"\n""#);
         assert_eq!(json_or_string(""), r#""""#);
         assert!(check_json("{").is_err());
+        assert_eq!(json_string("42"), r#""42""#);
+        assert_eq!(json_string(r#"{"a":1}"#), r#""{\"a\":1}""#);
         assert_eq!(
             with_req(r#" {"type":"ping"} "#, 3).unwrap(),
             (r#"{"type":"ping","req":3}"#.to_string(), "3".to_string())

@@ -3,11 +3,13 @@
 //!
 //! tungstenite's own `connect` needs the `url` crate, which kvws does not
 //! pull in; and a client must connect the TCP socket itself anyway, to
-//! bound the connect time. So the URL is split here, by hand: scheme, host
-//! (a name, an IPv4 address or a bracketed IPv6 one), port (default 80, or
-//! 443 for `wss://`) and path (default `/`).
+//! bound the connect time. The URL is split by [`crate::url`], the parser
+//! the load generator and the server's origin check use too; what is the
+//! client's own is what it accepts: `ws://` and `wss://` only, a bare
+//! `HOST:PORT` taken as `ws://HOST:PORT/`, no port 0.
 
 use super::error::{Error, Result};
+use crate::url::{Scheme, Url, UrlError, join_authority};
 
 /// A parsed `ws://` or `wss://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,66 +29,43 @@ impl Endpoint {
     /// is taken as `ws://HOST:PORT/` (handy on a command line).
     pub fn parse(url: &str) -> Result<Endpoint> {
         let bad = |why: &str| Error::BadInput(format!("'{url}': {why}"));
-        let (secure, rest) = if let Some(rest) = url.strip_prefix("ws://") {
-            (false, rest)
-        } else if let Some(rest) = url.strip_prefix("wss://") {
-            (true, rest)
-        } else if url.contains("://") {
-            return Err(bad("the URL must start with ws:// or wss://"));
+        let parsed = if url.contains("://") {
+            Url::parse(url)
         } else {
-            (false, url)
+            Url::parse(&format!("ws://{url}"))
         };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_string()),
-        };
-        if authority.contains('@') {
-            return Err(bad("user names in the URL are not supported"));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let end = v6.find(']').ok_or_else(|| bad("unclosed '['"))?;
-            let port = match &v6[end + 1..] {
-                "" => None,
-                p => Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ']'"))?),
-            };
-            (&v6[..end], port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
+        let parsed = match parsed {
+            Ok(u) if matches!(u.scheme, Scheme::Ws | Scheme::Wss) => u,
+            Ok(_) | Err(UrlError::UnknownScheme(_)) => {
+                return Err(bad("the URL must start with ws:// or wss://"));
             }
+            Err(UrlError::BadPort) => return Err(bad(PORT)),
+            Err(e) => return Err(bad(&e.to_string())),
         };
-        if host.is_empty() {
-            return Err(bad("no host"));
+        if parsed.port == 0 {
+            return Err(bad(PORT));
         }
-        let port = match port {
-            None if secure => 443,
-            None => 80,
-            Some(p) => p
-                .parse()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
-        };
         Ok(Endpoint {
-            secure,
-            host: host.to_string(),
-            port,
-            path,
+            secure: parsed.scheme == Scheme::Wss,
+            host: parsed.host,
+            port: parsed.port,
+            path: parsed.path,
         })
     }
 
     /// The URL in the form the handshake request is built from.
     pub fn url(&self) -> String {
         let scheme = if self.secure { "wss" } else { "ws" };
-        if self.host.contains(':') {
-            format!("{scheme}://[{}]:{}{}", self.host, self.port, self.path)
-        } else {
-            format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
-        }
+        format!("{scheme}://{}{}", self.authority(), self.path)
+    }
+
+    /// `host:port` (an IPv6 address in brackets): the `Host` header.
+    pub fn authority(&self) -> String {
+        join_authority(&self.host, self.port)
     }
 }
+
+const PORT: &str = "the port must be a number from 1 to 65535";
 
 #[cfg(test)]
 mod tests {
@@ -153,6 +132,7 @@ mod tests {
             "ws://[::1/",
             "ws://[::1]x/",
             "ws://u@h/",
+            "ftp://h/",
             "",
         ] {
             let e = Endpoint::parse(url).unwrap_err();

@@ -8,7 +8,7 @@ use mio::Registry;
 
 use super::resp::{Reply, text};
 use super::script::{Stored, split_field};
-use super::{BATCH, Cluster, Event, State};
+use super::{BATCH, Cluster, Event, FEED_BLOCK_MS, State};
 use crate::change::Change;
 use crate::conn_id::ConnId;
 
@@ -33,8 +33,17 @@ pub(super) fn stored_change<'a>(field: &'a str, value: &'a str, node: &str) -> O
     })
 }
 
+/// One stream entry.
+struct Entry<'a> {
+    rev: u64,
+    epoch: &'a str,
+    change: Change<'a>,
+    /// The proposal it decided, if this node made it.
+    mine: Option<u64>,
+}
+
 /// One stream entry: its revision, its epoch and its change.
-fn entry<'a>(id: &'a str, fields: &'a [Reply], node: &str) -> Option<(u64, &'a str, Change<'a>)> {
+fn entry<'a>(id: &'a str, fields: &'a [Reply], node: &str) -> Option<Entry<'a>> {
     let rev: u64 = id.strip_suffix("-0")?.parse().ok()?;
     let get = |name: &str| {
         fields
@@ -64,10 +73,53 @@ fn entry<'a>(id: &'a str, fields: &'a [Reply], node: &str) -> Option<(u64, &'a s
         },
         _ => return None,
     };
-    Some((rev, epoch, change))
+    let mine = get("p")
+        .and_then(|p| p.split_once(':'))
+        .filter(|(n, _)| *n == node)
+        .and_then(|(_, seq)| seq.parse().ok());
+    Some(Entry {
+        rev,
+        epoch,
+        change,
+        mine,
+    })
 }
 
 impl Cluster {
+    /// Sends the next stream read: without blocking while catching up (an
+    /// empty answer says the end is reached), blocking once live.
+    pub(super) fn read_stream(&mut self) {
+        let Some(feed) = self.feed.as_mut() else {
+            return;
+        };
+        let from = format!("{}-0", self.stream_pos);
+        let count = BATCH.to_string();
+        let block = FEED_BLOCK_MS.to_string();
+        let stream = self.keys.stream.as_bytes();
+        if self.state == State::Live {
+            feed.send(&[
+                b"XREAD",
+                b"COUNT",
+                count.as_bytes(),
+                b"BLOCK",
+                block.as_bytes(),
+                b"STREAMS",
+                stream,
+                from.as_bytes(),
+            ]);
+        } else {
+            feed.send(&[
+                b"XREAD",
+                b"COUNT",
+                count.as_bytes(),
+                b"STREAMS",
+                stream,
+                from.as_bytes(),
+            ]);
+        }
+        self.reading = Some(Instant::now());
+    }
+
     pub(super) fn read_feed(
         &mut self,
         registry: &Registry,
@@ -128,7 +180,13 @@ impl Cluster {
                 },
                 _ => None,
             };
-            let Some((rev, epoch, change)) = parsed else {
+            let Some(Entry {
+                rev,
+                epoch,
+                change,
+                mine,
+            }) = parsed
+            else {
                 return Err("a stream entry that kvws did not write".into());
             };
             if self.epoch.as_deref() != Some(epoch) {
@@ -146,9 +204,10 @@ impl Cluster {
             self.stream_pos = rev;
             match self.state {
                 State::CatchingUp { live: false, .. } => on(Event::CatchUp(change)),
-                _ => on(Event::Apply(change)),
+                _ => on(Event::Apply(change, mine)),
             }
         }
+        self.metrics.applied(self.stream_pos, now);
         if let State::CatchingUp { target, live } = self.state
             && entries.len() < BATCH
         {
@@ -206,10 +265,10 @@ mod tests {
         .into_iter()
         .map(bulk)
         .collect();
-        let (rev, epoch, change) = entry("17-0", &fields, "me").unwrap();
-        assert_eq!((rev, epoch), (17, "E1"));
+        let e = entry("17-0", &fields, "me").unwrap();
+        assert_eq!((e.rev, e.epoch, e.mine), (17, "E1", None));
         assert_eq!(
-            change,
+            e.change,
             Change::Set {
                 rev: 17,
                 id: "app",
@@ -220,15 +279,19 @@ mod tests {
             }
         );
         // Another node's ephemeral key has no owner here.
-        let (_, _, change) = entry("17-0", &fields, "other").unwrap();
-        assert!(matches!(change, Change::Set { owner: None, .. }));
-        let fields: Vec<Reply> = ["e", "E1", "o", "d", "f", "1:ab", "r", "expired"]
-            .into_iter()
-            .map(bulk)
-            .collect();
-        let (_, _, change) = entry("18-0", &fields, "me").unwrap();
+        let e = entry("17-0", &fields, "other").unwrap();
+        assert!(matches!(e.change, Change::Set { owner: None, .. }));
+        let fields: Vec<Reply> = [
+            "e", "E1", "o", "d", "f", "1:ab", "r", "expired", "p", "me:9",
+        ]
+        .into_iter()
+        .map(bulk)
+        .collect();
+        let e = entry("18-0", &fields, "me").unwrap();
+        assert_eq!(e.mine, Some(9));
+        assert_eq!(entry("18-0", &fields, "you").unwrap().mine, None);
         assert_eq!(
-            change,
+            e.change,
             Change::Delete {
                 rev: 18,
                 id: "a",

@@ -2,7 +2,7 @@
 //! nodes, one store between them.
 //!
 //! A node keeps the whole store in memory as a replica and serves reads,
-//! subscriptions and replays from it. Its writes are [`Proposal`]s that
+//! subscriptions and replays from it. Its writes are [`Proposal`](crate::engine::Proposal)s that
 //! one Lua script per write makes in Redis ([`script`]), which orders every
 //! change of every node by one revision counter and appends it to a
 //! stream. Every node follows that stream and applies each change through
@@ -42,17 +42,19 @@
 //!   [`SWEEP`]).
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use log::{error, info, warn};
 use mio::{Registry, Token};
 
 use crate::change::Change;
 use crate::engine::Outcome;
 use crate::protocol::ErrorCode;
 
+mod cmd;
 mod feed;
+mod link;
+mod load;
+mod metrics;
 mod resp;
 pub mod script;
 mod url;
@@ -60,7 +62,7 @@ mod write;
 
 pub use url::RedisUrl;
 
-use resp::{Reply, Resp, int, text};
+use resp::{Reply, Resp};
 
 /// How long a node's lease lasts: its ephemeral keys are deleted this long
 /// (plus a sweep) after it stops or loses Redis.
@@ -101,8 +103,9 @@ pub(crate) enum Event<'a> {
     CatchUp(Change<'a>),
     /// Loading is over: the replica is Redis's state at `rev`, and serves.
     Loaded { rev: u64 },
-    /// A change from the stream, the next in revision order.
-    Apply(Change<'a>),
+    /// A change from the stream, the next in revision order, and the
+    /// proposal of this node it decides, if any.
+    Apply(Change<'a>, Option<u64>),
     /// What Redis decided about a proposal.
     Outcome(u64, Outcome),
 }
@@ -214,6 +217,8 @@ pub(crate) struct Cluster {
     /// Writes in flight on a connection that was lost.
     failed: Vec<u64>,
     replies: Vec<Reply>,
+    /// What `/metrics` shows of the link (see [`metrics`]).
+    metrics: metrics::LinkMetrics,
 }
 
 fn unix_us() -> u64 {
@@ -276,6 +281,7 @@ impl Cluster {
             down_logged: false,
             failed: Vec::new(),
             replies: Vec::new(),
+            metrics: metrics::LinkMetrics::default(),
         }
     }
 
@@ -304,225 +310,6 @@ impl Cluster {
             next = next.min(sent + Duration::from_millis(FEED_BLOCK_MS) + REPLY_TIMEOUT);
         }
         next
-    }
-
-    /// The revision a new epoch starts from, should this node start one:
-    /// `--start-revision` or the clock in microseconds (as a new single
-    /// node's store), and never below what its clients have seen, so that
-    /// revisions do not go backwards even if its clock is behind.
-    fn first_rev(&self) -> String {
-        self.start_rev
-            .unwrap_or_else(unix_us)
-            .max(self.stream_pos)
-            .to_string()
-    }
-
-    fn addr(&self) -> std::io::Result<SocketAddr> {
-        (self.url.host.as_str(), self.url.port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| std::io::Error::other(format!("no address for {}", self.url.host)))
-    }
-
-    /// Timers: reconnecting, overdue replies, the lease, the sweep of dead
-    /// nodes.
-    pub fn tick(&mut self, registry: &Registry, now: Instant) {
-        if let Some(at) = self.retry_at
-            && now >= at
-        {
-            self.retry_at = None;
-            self.connect(registry, now);
-        }
-        let feed_late = self
-            .reading
-            .is_some_and(|sent| now >= sent + Duration::from_millis(FEED_BLOCK_MS) + REPLY_TIMEOUT);
-        let cmd_late = self.cmd_due.is_some_and(|due| now >= due + REPLY_TIMEOUT);
-        if feed_late || cmd_late {
-            return self.lost(registry, now, "no reply from Redis in time");
-        }
-        if self.up() && now >= self.lease_due {
-            self.lease_due = now + LEASE_REFRESH;
-            self.refresh_lease();
-        }
-        if self.up() && now >= self.sweep_due {
-            self.sweep_due = now + SWEEP;
-            self.sweep();
-        }
-        self.flush(registry);
-    }
-
-    /// Queues a command on `cmd` whose reply is for `expect`.
-    fn command(&mut self, args: &[&[u8]], expect: Expect) {
-        let Some(cmd) = self.cmd.as_mut() else {
-            return;
-        };
-        cmd.send(args);
-        if self.expect.is_empty() {
-            self.cmd_due = Some(Instant::now());
-        }
-        self.expect.push_back(expect);
-    }
-
-    fn refresh_lease(&mut self) {
-        let lease = format!("{}:lease:{}", self.keys.prefix, self.node);
-        let ms = LEASE.as_millis().to_string();
-        self.command(
-            &[b"SET", lease.as_bytes(), b"1", b"PX", ms.as_bytes()],
-            Expect::Ignore,
-        );
-        let (nodes, node) = (self.keys.nodes.clone(), self.node.clone());
-        self.command(
-            &[b"SADD", nodes.as_bytes(), node.as_bytes()],
-            Expect::Ignore,
-        );
-    }
-
-    fn sweep(&mut self) {
-        let Some(sha) = self.reap_sha.clone() else {
-            return;
-        };
-        let k = &self.keys;
-        let batch = SWEEP_BATCH.to_string();
-        let args: [&[u8]; 13] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"6",
-            k.epoch.as_bytes(),
-            k.rev.as_bytes(),
-            k.data.as_bytes(),
-            k.stream.as_bytes(),
-            k.ttl.as_bytes(),
-            k.nodes.as_bytes(),
-            k.prefix.as_bytes(),
-            batch.as_bytes(),
-            self.maxlen.as_bytes(),
-            self.node.as_bytes(),
-        ];
-        let args: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
-        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        self.command(&refs, Expect::ReapDead);
-    }
-
-    fn connect(&mut self, registry: &Registry, now: Instant) {
-        let connected = self.addr().and_then(|addr| {
-            let cmd = Resp::connect(addr, registry, self.cmd_token)?;
-            let feed = Resp::connect(addr, registry, self.feed_token)?;
-            Ok((cmd, feed))
-        });
-        let (cmd, mut feed) = match connected {
-            Ok(pair) => pair,
-            Err(e) => return self.lost(registry, now, &e.to_string()),
-        };
-        self.cmd = Some(cmd);
-        self.expect.clear();
-        self.cmd_due = None;
-        let mut handshake: Vec<Vec<Vec<u8>>> = Vec::new();
-        if let Some(password) = &self.url.password {
-            let mut auth = vec![b"AUTH".to_vec()];
-            if let Some(user) = &self.url.user {
-                auth.push(user.as_bytes().to_vec());
-            }
-            auth.push(password.as_bytes().to_vec());
-            handshake.push(auth);
-        }
-        if self.url.db != 0 {
-            handshake.push(vec![
-                b"SELECT".to_vec(),
-                self.url.db.to_string().into_bytes(),
-            ]);
-        }
-        for args in &handshake {
-            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            feed.send(&refs);
-            self.command(&refs, Expect::Handshake);
-        }
-        // The feed's handshake replies are dropped before any stream read
-        // is sent on it.
-        self.feed_skip = handshake.len();
-        self.feed = Some(feed);
-        self.reading = None;
-        self.command(
-            &[b"SCRIPT", b"LOAD", script::WRITE.as_bytes()],
-            Expect::ScriptLoad(Script::Write),
-        );
-        self.command(
-            &[b"SCRIPT", b"LOAD", script::REAP_DEAD.as_bytes()],
-            Expect::ScriptLoad(Script::ReapDead),
-        );
-        let (candidate, first) = (fresh_name(), self.first_rev());
-        let (epoch, rev) = (self.keys.epoch.clone(), self.keys.rev.clone());
-        self.command(
-            &[
-                b"EVAL",
-                script::START.as_bytes(),
-                b"2",
-                epoch.as_bytes(),
-                rev.as_bytes(),
-                candidate.as_bytes(),
-                first.as_bytes(),
-            ],
-            Expect::Start,
-        );
-        self.state = State::Starting;
-    }
-
-    /// The connection is lost (or could not be made): every write in flight
-    /// fails, the node goes on from its replica, and tries again later.
-    fn lost(&mut self, registry: &Registry, now: Instant, why: &str) {
-        self.drop_links(registry);
-        if !self.down_logged {
-            self.down_logged = true;
-            error!(
-                "cannot reach Redis at {}:{}: {why}; writes are refused (unavailable) and reads served from this node's copy until it is back",
-                self.url.host, self.url.port
-            );
-        }
-        self.state = State::Down;
-        self.retry_at = Some(now + self.backoff);
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-    }
-
-    fn drop_links(&mut self, registry: &Registry) {
-        for mut link in [self.cmd.take(), self.feed.take()].into_iter().flatten() {
-            link.deregister(registry);
-        }
-        for expect in std::mem::take(&mut self.expect) {
-            if let Expect::Write(seq) = expect {
-                self.failed.push(seq);
-            }
-        }
-        self.cmd_due = None;
-        self.reading = None;
-        self.write_sha = None;
-        self.reap_sha = None;
-    }
-
-    /// The replica cannot follow the stream from where it is (a new epoch,
-    /// a gap): it loads again from scratch, on fresh connections.
-    fn start_over(&mut self, registry: &Registry, now: Instant, why: &str) {
-        warn!(
-            "{why}: loading the store again from Redis; this node's clients are closed (1012) and resume with since"
-        );
-        self.loaded = false;
-        self.drop_links(registry);
-        self.state = State::Down;
-        self.retry_at = Some(now);
-    }
-
-    /// Writes what is queued on both connections.
-    pub fn flush(&mut self, registry: &Registry) {
-        let mut failed = None;
-        for link in [self.cmd.as_mut(), self.feed.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            if let Err(e) = link.flush(registry) {
-                failed = Some(e.to_string());
-            }
-        }
-        if let Some(why) = failed {
-            self.lost(registry, Instant::now(), &why);
-        }
     }
 
     /// Handles readiness of one of the cluster's sockets: its replies
@@ -557,222 +344,5 @@ impl Cluster {
                 Outcome::Failed(ErrorCode::Unavailable, why.into()),
             ));
         }
-    }
-
-    /// Redis answered `START`: the epoch, and the revision every change up
-    /// to which is in the data.
-    fn started(&mut self, epoch: &str, rev: u64, on: &mut dyn FnMut(Event<'_>)) {
-        self.backoff = BACKOFF_MIN;
-        if self.down_logged {
-            self.down_logged = false;
-            info!("Redis at {}:{} is back", self.url.host, self.url.port);
-        }
-        self.lease_due = Instant::now();
-        if self.loaded && self.epoch.as_deref() == Some(epoch) {
-            // Back after an outage: what was missed is in the stream.
-            self.state = State::CatchingUp {
-                target: rev,
-                live: true,
-            };
-            self.read_stream();
-            return;
-        }
-        if self.loaded {
-            warn!(
-                "the data in Redis was lost or replaced (a new epoch): loading it again; this node's clients are closed (1012) and resume with since"
-            );
-        }
-        self.loaded = false;
-        self.node = fresh_name();
-        self.epoch = Some(epoch.to_string());
-        self.stream_pos = rev;
-        self.scan_max = rev;
-        self.scanned = 0;
-        self.cursor = "0".into();
-        self.loading_since = Instant::now();
-        on(Event::Reset { rev });
-        self.state = State::Loading;
-        self.scan();
-    }
-
-    fn scan(&mut self) {
-        let (data, cursor, count) = (
-            self.keys.data.clone(),
-            self.cursor.clone(),
-            BATCH.to_string(),
-        );
-        self.command(
-            &[
-                b"HSCAN",
-                data.as_bytes(),
-                cursor.as_bytes(),
-                b"COUNT",
-                count.as_bytes(),
-            ],
-            Expect::Scan,
-        );
-    }
-
-    /// Sends the next stream read: without blocking while catching up (an
-    /// empty answer says the end is reached), blocking once live.
-    fn read_stream(&mut self) {
-        let Some(feed) = self.feed.as_mut() else {
-            return;
-        };
-        let from = format!("{}-0", self.stream_pos);
-        let count = BATCH.to_string();
-        let block = FEED_BLOCK_MS.to_string();
-        let stream = self.keys.stream.as_bytes();
-        if self.state == State::Live {
-            feed.send(&[
-                b"XREAD",
-                b"COUNT",
-                count.as_bytes(),
-                b"BLOCK",
-                block.as_bytes(),
-                b"STREAMS",
-                stream,
-                from.as_bytes(),
-            ]);
-        } else {
-            feed.send(&[
-                b"XREAD",
-                b"COUNT",
-                count.as_bytes(),
-                b"STREAMS",
-                stream,
-                from.as_bytes(),
-            ]);
-        }
-        self.reading = Some(Instant::now());
-    }
-
-    fn read_cmd(
-        &mut self,
-        registry: &Registry,
-        now: Instant,
-        on: &mut dyn FnMut(Event<'_>),
-    ) -> Result<(), String> {
-        let mut replies = std::mem::take(&mut self.replies);
-        let read = self.cmd.as_mut().map_or(Ok(()), |c| c.read(&mut replies));
-        let result = read.map_err(|e| e.to_string()).and_then(|()| {
-            for reply in replies.drain(..) {
-                let expect = self
-                    .expect
-                    .pop_front()
-                    .ok_or("a reply from Redis that nothing asked for")?;
-                self.cmd_due = (!self.expect.is_empty()).then_some(now);
-                self.on_cmd_reply(registry, now, expect, reply, on)?;
-                if self.cmd.is_none() {
-                    break;
-                }
-            }
-            Ok(())
-        });
-        replies.clear();
-        self.replies = replies;
-        result
-    }
-
-    fn on_cmd_reply(
-        &mut self,
-        registry: &Registry,
-        now: Instant,
-        expect: Expect,
-        reply: Reply,
-        on: &mut dyn FnMut(Event<'_>),
-    ) -> Result<(), String> {
-        if let Expect::Write(seq) = expect {
-            let outcome = write::outcome(&reply);
-            if let Outcome::Failed(_, why) = &outcome
-                && why.contains("NOSCRIPT")
-            {
-                // The scripts were flushed: load them again on a fresh
-                // connection (this write fails; the client may retry).
-                self.failed.push(seq);
-                self.lost(registry, now, "Redis forgot the scripts (NOSCRIPT)");
-                return Ok(());
-            }
-            on(Event::Outcome(seq, outcome));
-            return Ok(());
-        }
-        if let Reply::Error(e) = &reply {
-            if matches!(expect, Expect::Ignore) {
-                warn!("Redis refused to refresh this node's lease: {e}");
-                return Ok(());
-            }
-            return Err(format!("Redis refused a command: {e}"));
-        }
-        match expect {
-            Expect::Handshake | Expect::Ignore | Expect::Write(_) => {}
-            Expect::ScriptLoad(which) => {
-                let sha = text(&reply)
-                    .ok_or("SCRIPT LOAD gave no digest")?
-                    .to_string();
-                match which {
-                    Script::Write => self.write_sha = Some(sha),
-                    Script::ReapDead => self.reap_sha = Some(sha),
-                }
-            }
-            Expect::Start => {
-                let Reply::Array(items) = &reply else {
-                    return Err("an unexpected answer to START".into());
-                };
-                let epoch = items
-                    .first()
-                    .and_then(text)
-                    .ok_or("START gave no epoch")?
-                    .to_string();
-                let rev = items.get(1).and_then(int).ok_or("START gave no revision")?;
-                self.started(&epoch, rev as u64, on);
-            }
-            Expect::Scan => self.scanned_batch(reply, on)?,
-            Expect::ReapDead => {
-                if int(&reply).is_some_and(|n| n as usize >= SWEEP_BATCH) {
-                    self.sweep();
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A batch of the data: applied if newer; the next batch, or the
-    /// stream once the scan is done.
-    fn scanned_batch(&mut self, reply: Reply, on: &mut dyn FnMut(Event<'_>)) -> Result<(), String> {
-        let Reply::Array(parts) = reply else {
-            return Err("an unexpected answer to HSCAN".into());
-        };
-        let cursor = parts
-            .first()
-            .and_then(text)
-            .ok_or("HSCAN gave no cursor")?
-            .to_string();
-        if let Some(Reply::Array(items)) = parts.get(1) {
-            for pair in items.chunks(2) {
-                let (Some(field), Some(value)) =
-                    (pair.first().and_then(text), pair.get(1).and_then(text))
-                else {
-                    continue;
-                };
-                let Some(change) = feed::stored_change(field, value, &self.node) else {
-                    warn!("a value in Redis that kvws did not write was skipped");
-                    continue;
-                };
-                self.scan_max = self.scan_max.max(change.rev());
-                self.scanned += 1;
-                on(Event::CatchUp(change));
-            }
-        }
-        self.cursor = cursor;
-        if self.cursor == "0" {
-            self.state = State::CatchingUp {
-                target: self.scan_max,
-                live: false,
-            };
-            self.read_stream();
-        } else {
-            self.scan();
-        }
-        Ok(())
     }
 }

@@ -30,10 +30,6 @@ pub(crate) struct Resp {
     input: Vec<u8>,
     /// WRITABLE interest is registered.
     writable: bool,
-    /// The input is decoded again once it is this long: an unfinished
-    /// reply is not parsed from its start for every chunk that arrives
-    /// (a batch of large values would cost quadratic time).
-    decode_at: usize,
     /// The connection is established (a connecting socket is written to
     /// only once it is).
     established: bool,
@@ -44,6 +40,9 @@ impl Resp {
     /// registers the socket under `token`.
     pub fn connect(addr: SocketAddr, registry: &Registry, token: Token) -> io::Result<Resp> {
         let mut sock = TcpStream::connect(addr)?;
+        // Commands are small and answered at once: Nagle's algorithm would
+        // hold the next one back until the last is acknowledged.
+        sock.set_nodelay(true)?;
         registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Resp {
             sock,
@@ -53,7 +52,6 @@ impl Resp {
             input: Vec::new(),
             writable: true,
             established: false,
-            decode_at: 0,
         })
     }
 
@@ -123,29 +121,33 @@ impl Resp {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(e),
             }
-            if self.input.len() >= self.decode_at.max(1 << 20) {
+            if self.input.len() >= 1 << 20 {
                 self.decode(replies)?;
             }
         }
-        if self.input.len() >= self.decode_at {
-            self.decode(replies)?;
-        }
-        Ok(())
+        self.decode(replies)
     }
 
+    /// Decodes the complete replies in the input. Whether one is complete
+    /// is found first by walking its headers only (a bulk string is
+    /// skipped by its length): an unfinished reply of many large values is
+    /// not parsed again from its start for every chunk that arrives.
     fn decode(&mut self, replies: &mut Vec<Reply>) -> io::Result<()> {
         let mut at = 0;
-        while let Some((frame, used)) = decode(&self.input[at..]).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unreadable reply from Redis: {e:?}"),
-            )
-        })? {
+        while complete_len(&self.input[at..]).is_some() {
+            let Some((frame, used)) = decode(&self.input[at..]).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unreadable reply from Redis: {e:?}"),
+                )
+            })?
+            else {
+                break;
+            };
             replies.push(frame);
             at += used;
         }
         self.input.drain(..at);
-        self.decode_at = self.input.len() * 2;
         if self.input.len() > MAX_REPLY {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -173,6 +175,50 @@ impl Resp {
     }
 }
 
+/// The length of the RESP2 frame at the start of `buf` if it is complete,
+/// walking only its headers (`None`: incomplete; a malformed header counts
+/// as complete, so that the decoder reports it).
+fn complete_len(buf: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    // Frames still expected at each open array level.
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        let line_end = at + buf.get(at..)?.iter().position(|&b| b == b'\n')?;
+        let kind = buf[at];
+        let number = || -> Option<i64> {
+            std::str::from_utf8(buf.get(at + 1..line_end)?.strip_suffix(b"\r")?)
+                .ok()?
+                .parse()
+                .ok()
+        };
+        pending -= 1;
+        match kind {
+            b'+' | b'-' | b':' => at = line_end + 1,
+            b'$' => {
+                let Some(len) = number() else {
+                    return Some(at);
+                };
+                at = line_end + 1;
+                if len >= 0 {
+                    at += len as usize + 2;
+                    if at > buf.len() {
+                        return None;
+                    }
+                }
+            }
+            b'*' => {
+                let Some(len) = number() else {
+                    return Some(at);
+                };
+                at = line_end + 1;
+                pending += len.max(0) as u64;
+            }
+            _ => return Some(at),
+        }
+    }
+    Some(at)
+}
+
 /// The text of a bulk or simple string reply.
 pub(crate) fn text(reply: &Reply) -> Option<&str> {
     match reply {
@@ -186,5 +232,23 @@ pub(crate) fn int(reply: &Reply) -> Option<i64> {
     match reply {
         OwnedFrame::Integer(n) => Some(*n),
         other => text(other)?.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::complete_len;
+
+    #[test]
+    fn a_reply_is_complete_only_when_all_of_it_is_there() {
+        let reply = b"*2\r\n$5\r\nhello\r\n*3\r\n:1\r\n+OK\r\n$-1\r\n";
+        assert_eq!(complete_len(reply), Some(reply.len()));
+        for cut in 0..reply.len() {
+            assert_eq!(complete_len(&reply[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(complete_len(b"*-1\r\n"), Some(5));
+        assert_eq!(complete_len(b"-ERR x\r\n+OK\r\n"), Some(8));
+        // A malformed header is left to the decoder to report.
+        assert_eq!(complete_len(b"?\r\n"), Some(0));
     }
 }

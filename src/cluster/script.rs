@@ -27,7 +27,10 @@
 /// (`""`: none; for `exp` the deadline the key must still have), owner
 /// (`""`: none; for `reap` the owner the key must still have), a new
 /// epoch's name, a new epoch's first revision, the stream's length, now
-/// (ms), the prefix. Returns `{outcome, rev, epoch}` with outcome `done`,
+/// (ms), the prefix, the proposal (`<node>:<seq>`, kept in the stream entry
+/// so that the proposing node can answer its writer as soon as it applies
+/// the change, whichever of the reply and the stream it hears first).
+/// Returns `{outcome, rev, epoch}` with outcome `done`,
 /// `nothing` or `conflict` (rev: the key's current revision).
 pub const WRITE: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
@@ -75,34 +78,46 @@ if op == 'set' then
     redis.call('SADD', ARGV[11] .. ':eph:' .. node, field)
   end
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], id,
-    'e', epoch, 'o', 's', 'f', field, 'x', exp, 'w', owner, 'v', ARGV[3])
+    'e', epoch, 'o', 's', 'f', field, 'x', exp, 'w', owner, 'p', ARGV[12], 'v', ARGV[3])
 else
   redis.call('HDEL', KEYS[3], field)
   local reason = ''
   if op == 'exp' then reason = 'expired' elseif op == 'reap' then reason = 'disconnected' end
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], id,
-    'e', epoch, 'o', 'd', 'f', field, 'r', reason)
+    'e', epoch, 'o', 'd', 'f', field, 'r', reason, 'p', ARGV[12])
 end
 return {'done', rev, epoch}
 "#;
 
 /// Where a node starts from. KEYS: epoch, rev. ARGV: a new epoch's name
 /// and first revision (used if there is no epoch: the data is new or
-/// lost). Returns `{epoch, rev}`: every change up to `rev` is in the data,
-/// and the stream has every later one.
+/// lost), the newest revision the node has seen and its epoch (`""` for a
+/// new node). Returns `{epoch, rev}`: every change up to `rev` is in the
+/// data, and the stream has every later one.
+///
+/// If the epoch is the one the node knows but the revision is below what
+/// the node has seen, Redis has lost changes that were acknowledged (a
+/// restart from an older file, an asynchronous replica promoted): its
+/// revisions would be given again to other changes. A new epoch starts,
+/// above what the node has seen, so that every node reloads and every
+/// client resyncs instead of being told two different things under one
+/// revision.
 pub const START: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if epoch and epoch == ARGV[4] and current < tonumber(ARGV[3]) then
+  epoch = false
+end
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[1], epoch)
-  local current = tonumber(redis.call('GET', KEYS[2]) or '0')
   if current < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
 end
 return {epoch, redis.call('GET', KEYS[2]) or '0'}
 "#;
 
 /// Deletes the ephemeral keys of nodes whose lease has lapsed, at most
-/// ARGV[2] of them per run. KEYS: epoch, rev, data, stream, ttl, nodes.
+/// `ARGV[2]` of them per run. KEYS: epoch, rev, data, stream, ttl, nodes.
 /// ARGV: the prefix, the batch size, the stream's length, this node's name.
 /// Returns the number of keys deleted (run again while it is the batch).
 pub const REAP_DEAD: &str = r#"

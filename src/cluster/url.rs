@@ -1,4 +1,6 @@
-//! Where Redis is: `redis://[[user]:password@]host[:port][/db]`.
+//! Where Redis is: `redis://[[user]:password@]host[:port][/db]`. The
+//! user and password are taken off here; the host and port are split by
+//! [`crate::url`], as every URL kvws meets.
 
 /// Where Redis is and how to reach it. Its `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -37,25 +39,12 @@ impl RedisUrl {
             ),
             None => (rest, 0),
         };
-        let (host, port) = match hostport.strip_prefix('[') {
-            Some(v6) => {
-                let (h, after) = v6
-                    .split_once(']')
-                    .ok_or_else(|| "an unclosed [ in the host".to_string())?;
-                (h, after.strip_prefix(':'))
-            }
-            None => match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (hostport, None),
-            },
-        };
+        // The host and port are split as every other URL of kvws is.
+        let (host, port) = crate::url::split_authority(hostport).map_err(|e| e.to_string())?;
         if host.is_empty() {
             return Err("the Redis URL names no host".into());
         }
-        let port = match port {
-            Some(p) => p.parse().map_err(|_| format!("'{p}' is not a port"))?,
-            None => 6379,
-        };
+        let port = port.unwrap_or(crate::url::Scheme::Redis.default_port());
         let (user, password) = match auth {
             None => (None, None),
             Some(a) => match a.split_once(':') {

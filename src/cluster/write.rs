@@ -126,8 +126,9 @@ impl Cluster {
             let args = WriteArgs::of(&p.op, &self.node);
             let now = (unix_us() / 1000).to_string();
             let (candidate, first) = (super::fresh_name(), self.first_rev());
+            let proposal = format!("{}:{}", self.node, p.seq);
             let k = &self.keys;
-            let argv: [&[u8]; 19] = [
+            let argv: [&[u8]; 20] = [
                 b"EVALSHA",
                 sha.as_bytes(),
                 b"5",
@@ -147,14 +148,17 @@ impl Cluster {
                 self.maxlen.as_bytes(),
                 now.as_bytes(),
                 k.prefix.as_bytes(),
+                proposal.as_bytes(),
             ];
             if let Some(cmd) = self.cmd.as_mut() {
                 cmd.send(&argv);
             }
+            let now = std::time::Instant::now();
             if self.expect.is_empty() {
-                self.cmd_due = Some(std::time::Instant::now());
+                self.cmd_due = Some(now);
             }
             self.expect.push_back(Expect::Write(p.seq));
+            self.metrics.sent.push_back(now);
         }
     }
 }

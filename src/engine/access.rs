@@ -5,7 +5,7 @@
 use log::{debug, warn};
 
 use super::{Engine, Outbound};
-use crate::auth::{Role, TokenError, token};
+use crate::auth::{Role, TokenError};
 use crate::conn_id::ConnId;
 use crate::protocol::Json;
 use crate::protocol::{ErrorCode, Request, encode};
@@ -64,6 +64,21 @@ impl Engine {
         })
     }
 
+    /// Checks tokens with `secret` from now on (a rotation: see
+    /// [`crate::auth::Secret`]); connections keep the grants they have.
+    /// Returns false, changing nothing, when authentication is off (a
+    /// secret cannot turn it on: connections were opened under the open
+    /// mode's limits).
+    pub fn set_secret(&mut self, secret: crate::auth::Secret) -> bool {
+        match &mut self.limits.auth {
+            Some((current, _)) => {
+                *current = secret;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether `conn` may read (`write`: change) application `id` now. Always
     /// true in open mode. For hooks that handle their own message types.
     pub fn allows(&self, conn: ConnId, id: &str, write: bool, now_ms: u64) -> bool {
@@ -90,7 +105,7 @@ impl Engine {
             return self.error(conn, req, ErrorCode::BadRequest, message, out);
         };
         let now = now_ms / 1000;
-        let result = match token::verify(secret.bytes(), token_text, now, *leeway) {
+        let result = match secret.verify(token_text, now, *leeway) {
             Ok(claims) if upgrade && claims.role != Role::Manager => Err((
                 ErrorCode::Forbidden,
                 "upgrade needs a manager token".to_string(),

@@ -25,6 +25,7 @@ impl Engine {
     pub fn background(&mut self, now: u64, out: &mut impl Outbound) -> Background {
         self.now_ms = now;
         let expired = self.expire(now, out);
+        self.counters.expired += expired as u64;
         self.reap(out);
         self.retry_proposals(now);
         let done = self.run_jobs(out);

@@ -9,9 +9,7 @@
 //! A change is encoded and framed once; the same bytes go to the history and
 //! to every subscriber's queue.
 
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::fmt;
 use std::net::SocketAddr;
 
 use crate::auth::{Grants, Secret};
@@ -21,106 +19,26 @@ use crate::conn_id::ConnId;
 use crate::expiry::Expiry;
 use crate::history::History;
 use crate::protocol::Json;
-use crate::protocol::frame::FrameRef;
 use crate::protocol::{self, ErrorCode, ParseLimits, Request, encode};
 use crate::store::Store;
 use crate::subscriptions::Subscriptions;
 
 mod access;
 mod background;
+mod changes;
+mod counters;
 mod durable;
+mod in_flight;
 mod jobs;
+mod outbound;
 mod reads;
 mod replica;
 mod shared;
 mod writes;
 
 pub use background::Background;
+pub use outbound::{Outbound, StoreError, Unknown};
 pub use shared::{Op, Outcome, Proposal};
-
-/// Where the engine's output goes.
-pub trait Outbound {
-    /// Queues one encoded JSON message for connection `to`.
-    fn send(&mut self, to: ConnId, json: &[u8]);
-    /// Queues an already framed message that several connections share.
-    fn send_frame(&mut self, to: ConnId, frame: FrameRef<'_>);
-    /// Asks for connection `to` to be closed with a WebSocket close `code`
-    /// (after what is already queued for it). Outputs that are not
-    /// connections ignore it.
-    fn close(&mut self, to: ConnId, code: u16, reason: &'static str) {
-        let _ = (to, code, reason);
-    }
-    /// Bytes that may still be queued for `to` before it counts as not
-    /// reading, or `None` if it is gone. Work that produces output in
-    /// slices (large snapshots and replays) stops there and goes on once
-    /// the client has read. Outputs that are not connections take
-    /// everything at once.
-    fn room(&self, to: ConnId) -> Option<usize> {
-        let _ = to;
-        Some(usize::MAX)
-    }
-    /// Says that `to` has authenticated: it may now send and be sent as
-    /// much as any client (connections start with small limits when
-    /// authentication is on).
-    fn authenticated(&mut self, to: ConnId) {
-        let _ = to;
-    }
-    /// Queues one encoded JSON message for every open connection. Outputs
-    /// that are not connections ignore it.
-    fn broadcast(&mut self, json: &[u8]) {
-        let _ = json;
-    }
-}
-
-/// Why a write made by the embedding program (not a client) was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError {
-    /// The same code a client would get.
-    pub code: ErrorCode,
-    /// What went wrong, for people.
-    pub message: String,
-}
-
-impl StoreError {
-    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        StoreError {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// The error for `text`, a value that is not JSON.
-    pub fn invalid_json(text: &str) -> Self {
-        // serde_json says precisely what is wrong and where.
-        let why = serde_json::from_str::<serde::de::IgnoredAny>(text)
-            .err()
-            .map_or_else(|| "not a single JSON value".to_string(), |e| e.to_string());
-        StoreError::new(
-            ErrorCode::BadRequest,
-            format!("value is not valid JSON: {why}"),
-        )
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-/// A message of a type the engine does not know, handed back to the caller
-/// (which may have a hook for it) instead of being answered with an error.
-#[derive(Debug)]
-pub struct Unknown<'a> {
-    /// The message's `type`.
-    pub kind: Cow<'a, str>,
-    /// The whole message text.
-    pub text: &'a str,
-    /// The message's `req`, if any.
-    pub req: Option<Json<'a>>,
-}
 
 /// Largest page a `list` returns, whatever `limit` asks for.
 pub const MAX_LIST_LIMIT: usize = 1000;
@@ -162,7 +80,9 @@ struct Session {
     /// The client's address, for the log.
     peer: Option<SocketAddr>,
     /// Its write waiting for the shared log (cluster mode).
-    in_flight: Option<shared::InFlight>,
+    /// In cluster mode: its writes in flight and the replies held behind
+    /// them, in request order.
+    owed: std::collections::VecDeque<in_flight::Owed>,
 }
 
 /// The ephemeral keys of a closed connection, being deleted.
@@ -209,6 +129,11 @@ pub struct Engine {
     shared: Option<shared::Shared>,
     /// Connections whose request in progress ended, to read again.
     finished: Vec<ConnId>,
+    /// Bytes of writes in flight and replies held behind them (cluster
+    /// mode), see [`in_flight`].
+    in_flight_bytes: usize,
+    /// What `/metrics` shows of the engine's work (see [`counters`]).
+    counters: counters::Counters,
 }
 
 impl Engine {
@@ -250,6 +175,8 @@ impl Engine {
             owned_bytes: 0,
             shared: None,
             finished: Vec::new(),
+            in_flight_bytes: 0,
+            counters: counters::Counters::default(),
         }
     }
 
@@ -278,6 +205,7 @@ impl Engine {
             self.token_deadlines.remove(&(*at, conn));
         }
         self.owned_bytes -= session.owned_bytes;
+        self.forget_owed(&session.owed);
         if !session.owned.is_empty() {
             self.reaping.push_back((conn, session.owned.into_iter()));
             self.reap(out);
@@ -295,6 +223,20 @@ impl Engine {
         now: u64,
         out: &mut impl Outbound,
     ) -> Option<Unknown<'t>> {
+        if self.writing(conn) {
+            self.handle_behind_writes(conn, text, now, out);
+            return None;
+        }
+        self.handle_now(conn, text, now, out)
+    }
+
+    fn handle_now<'t>(
+        &mut self,
+        conn: ConnId,
+        text: &'t str,
+        now: u64,
+        out: &mut impl Outbound,
+    ) -> Option<Unknown<'t>> {
         self.now_ms = now;
         // Failures only happen with authentication on: no lookup without.
         if self.limits.auth.is_some()
@@ -305,15 +247,18 @@ impl Engine {
         {
             // It is being closed for guessing tokens: nothing more it sent
             // is looked at, however much of it was pipelined.
+            self.counters.received[counters::IGNORED] += 1;
             return None;
         }
         let env = match protocol::parse(text, self.limits.parse) {
             Ok(env) => env,
             Err(e) => {
+                self.counters.received[counters::INVALID] += 1;
                 self.error(conn, e.req, e.code, &e.message, out);
                 return None;
             }
         };
+        self.counters.request(&env.request);
         let req = env.req;
         if let Err((code, message)) = self.authorize(conn, &env.request, now) {
             self.error(conn, req, code, &message, out);
@@ -370,6 +315,7 @@ impl Engine {
 
     /// Handles a message that could not be decoded as text (binary, not UTF-8).
     pub fn reject_binary(&mut self, conn: ConnId, out: &mut impl Outbound) {
+        self.counters.received[counters::INVALID] += 1;
         let message = "binary message is not valid UTF-8 JSON; send JSON text";
         self.error(conn, None, ErrorCode::BadRequest, message, out);
     }
@@ -389,6 +335,13 @@ impl Engine {
     /// Whether `conn` has work in progress (a request answered in slices):
     /// its next messages must wait until it is done.
     pub fn busy(&self, conn: ConnId) -> bool {
+        self.has_job(conn) || self.writes_full(conn)
+    }
+
+    /// Whether `conn` is still owed replies to requests already handled (a
+    /// job in progress, writes in flight): a client that closes now gets
+    /// them before the close is answered.
+    pub fn owes_replies(&self, conn: ConnId) -> bool {
         self.has_job(conn) || self.writing(conn)
     }
 
@@ -419,7 +372,7 @@ impl Engine {
         req: Option<Json>,
         code: ErrorCode,
         message: &str,
-        out: &mut impl Outbound,
+        out: &mut (impl Outbound + ?Sized),
     ) {
         self.buf.clear();
         encode::error(&mut self.buf, code, message, req);

@@ -27,6 +27,7 @@ impl Engine {
         self.jobs.clear();
         self.reaping.clear();
         self.owned_bytes = 0;
+        self.in_flight_bytes = 0;
         self.expiry_paused_until = None;
         self.rev = rev;
         if let Some(shared) = &mut self.shared {

@@ -9,9 +9,8 @@
 //!
 //! The writer's reply waits until this process has applied the write's
 //! revision, so a client always reads its own writes and never sees
-//! revisions go backwards. A connection has one write in flight at a time:
-//! its next requests wait (the server does not read it meanwhile), so
-//! replies stay in the order of the requests.
+//! revisions go backwards. A connection may pipeline writes; its replies
+//! keep the order of its requests (see [`in_flight`](super::in_flight)).
 //!
 //! Automatic changes are proposed too: a key whose deadline has passed is
 //! proposed for deletion (the log deletes it once, whichever process asks
@@ -19,9 +18,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::in_flight::{InFlight, Owed};
 use super::{Engine, Outbound};
 use crate::conn_id::ConnId;
-use crate::protocol::{ErrorCode, Json, encode};
+use crate::protocol::{ErrorCode, Json};
 
 /// A change this process asks the shared log to make.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,19 +97,6 @@ pub enum Outcome {
     Failed(ErrorCode, String),
 }
 
-/// A client's write waiting for its outcome, or for this process to apply
-/// it.
-pub(super) struct InFlight {
-    seq: u64,
-    req: Option<Box<str>>,
-    id: Box<str>,
-    key: Box<str>,
-    /// The value of a `set` (`None`: a delete).
-    value: Option<Box<str>>,
-    /// The revision it was made with, once known.
-    rev: Option<u64>,
-}
-
 /// The shared log's side of the engine.
 #[derive(Default)]
 pub(super) struct Shared {
@@ -125,7 +112,7 @@ pub(super) struct Shared {
     /// Connections whose write is made and waits to be applied here, in
     /// revision order (this process's writes are decided in the order it
     /// proposed them).
-    waiting: VecDeque<(u64, ConnId)>,
+    pub(super) waiting: VecDeque<(u64, ConnId)>,
 }
 
 /// How long an automatic proposal that failed waits before it is made
@@ -209,16 +196,15 @@ impl Engine {
         };
         let seq = shared.propose(op);
         shared.writers.insert(seq, conn);
-        if let Some(session) = self.sessions.get_mut(&conn) {
-            session.in_flight = Some(InFlight {
-                seq,
-                req: req.map(|r| r.get().into()),
-                id: id.into(),
-                key: key.into(),
-                value: value.map(Into::into),
-                rev: None,
-            });
-        }
+        let write = InFlight {
+            seq,
+            req: req.map(|r| r.get().into()),
+            id: id.into(),
+            key: key.into(),
+            value: value.map(Into::into),
+            rev: None,
+        };
+        self.owe(conn, Owed::Write(write));
     }
 
     /// Proposes the deletion of a key whose deadline has passed.
@@ -265,18 +251,9 @@ impl Engine {
         self.shared.as_ref()?.retry.iter().map(|(at, _)| *at).min()
     }
 
-    /// Whether `conn` has a write in flight.
-    pub(super) fn writing(&self, conn: ConnId) -> bool {
-        self.shared.is_some()
-            && self
-                .sessions
-                .get(&conn)
-                .is_some_and(|s| s.in_flight.is_some())
-    }
-
     /// Takes the shared log's decision on proposal `seq` (from `conn`'s
     /// write, if it was one).
-    pub fn settle(&mut self, seq: u64, outcome: Outcome, out: &mut impl Outbound) {
+    pub fn settle(&mut self, seq: u64, outcome: Outcome, out: &mut (impl Outbound + ?Sized)) {
         let Some(shared) = &mut self.shared else {
             return;
         };
@@ -289,55 +266,7 @@ impl Engine {
         let Some(conn) = shared.writers.remove(&seq) else {
             return;
         };
-        if self
-            .sessions
-            .get(&conn)
-            .and_then(|s| s.in_flight.as_ref())
-            .is_none_or(|w| w.seq != seq)
-        {
-            // The writer has gone.
-            return;
-        }
-        match outcome {
-            Outcome::Done(rev) => {
-                if let Some(w) = self
-                    .sessions
-                    .get_mut(&conn)
-                    .and_then(|s| s.in_flight.as_mut())
-                {
-                    w.rev = Some(rev);
-                }
-                if rev <= self.rev {
-                    self.finish_write(conn, out);
-                } else if let Some(shared) = &mut self.shared {
-                    shared.waiting.push_back((rev, conn));
-                }
-            }
-            Outcome::Nothing => {
-                let w = self.take_in_flight(conn);
-                self.buf.clear();
-                encode::deleted(&mut self.buf, &w.id, &w.key, 0, None, req(&w));
-                out.send(conn, &self.buf);
-                self.finished.push(conn);
-            }
-            Outcome::Conflict(current) => {
-                let w = self.take_in_flight(conn);
-                self.conflict(conn, req(&w), &w.id, &w.key, current, out);
-                self.finished.push(conn);
-            }
-            Outcome::Failed(code, message) => {
-                let w = self.take_in_flight(conn);
-                self.error(conn, req(&w), code, &message, out);
-                self.finished.push(conn);
-            }
-        }
-    }
-
-    fn take_in_flight(&mut self, conn: ConnId) -> InFlight {
-        self.sessions
-            .get_mut(&conn)
-            .and_then(|s| s.in_flight.take())
-            .expect("found above")
+        self.decide(conn, seq, outcome, out);
     }
 
     /// Replies to the writers whose write this process has now applied.
@@ -349,27 +278,8 @@ impl Engine {
             if let Some(s) = &mut self.shared {
                 s.waiting.pop_front();
             }
-            self.finish_write(conn, out);
+            self.send_owed(conn, out);
         }
-    }
-
-    /// The write of `conn` is made and applied here: its reply.
-    fn finish_write(&mut self, conn: ConnId, out: &mut (impl Outbound + ?Sized)) {
-        let Some(w) = self
-            .sessions
-            .get_mut(&conn)
-            .and_then(|s| s.in_flight.take())
-        else {
-            return;
-        };
-        let rev = w.rev.unwrap_or(0);
-        self.buf.clear();
-        match &w.value {
-            Some(value) => encode::value(&mut self.buf, &w.id, &w.key, Some(value), rev, req(&w)),
-            None => encode::deleted(&mut self.buf, &w.id, &w.key, rev, None, req(&w)),
-        }
-        out.send(conn, &self.buf);
-        self.finished.push(conn);
     }
 
     /// The connections whose request in progress (a job, a write) ended
@@ -377,8 +287,4 @@ impl Engine {
     pub fn take_finished(&mut self) -> Vec<ConnId> {
         std::mem::take(&mut self.finished)
     }
-}
-
-fn req(w: &InFlight) -> Option<Json<'_>> {
-    w.req.as_deref().map(Json::trusted)
 }

@@ -5,6 +5,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::url::{Scheme, Url, UrlError};
+
 /// The shape of the load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -69,7 +71,7 @@ pub enum Target {
         tls: bool,
         /// The resolved address.
         addr: SocketAddr,
-        /// `HOST:PORT` as given, for the `Host` header.
+        /// `HOST:PORT` (the default port filled in), for the `Host` header.
         host: String,
         /// The request path (`/` when the URL has none).
         path: String,
@@ -83,49 +85,38 @@ pub enum Target {
 
 impl Target {
     /// Parses `ws://HOST:PORT/PATH`, `wss://HOST:PORT/PATH` or
-    /// `redis://HOST:PORT` (default ports 80, 443 and 6379) and resolves the
-    /// host.
+    /// `redis://HOST:PORT` (default ports 80, 443 and 6379; the URL is split
+    /// by [`crate::url`]) and resolves the host.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("'{url}' is not a ws://, wss:// or redis:// URL"))?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
+        let parsed = match Url::parse(url) {
+            Ok(u) => u,
+            Err(UrlError::NoScheme) => {
+                return Err(format!("'{url}' is not a ws://, wss:// or redis:// URL"));
+            }
+            Err(e) => return Err(format!("'{url}': {e}")),
         };
-        let default_port = match scheme {
-            "ws" => 80,
-            "wss" if cfg!(feature = "tls") => 443,
-            "redis" => 6379,
-            "wss" => return Err("wss:// needs TLS, and this build has none".into()),
+        match parsed.scheme {
+            Scheme::Ws | Scheme::Redis => {}
+            Scheme::Wss if cfg!(feature = "tls") => {}
+            Scheme::Wss => return Err("wss:// needs TLS, and this build has none".into()),
             _ => {
                 return Err(format!(
                     "'{url}': the scheme must be ws://, wss:// or redis://"
                 ));
             }
-        };
-        if authority.is_empty() {
-            return Err(format!("'{url}' has no host"));
         }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| !p.contains(']'))
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:{default_port}")
-        };
-        let addr = with_port
+        let authority = parsed.authority();
+        let addr = (parsed.host.as_str(), parsed.port)
             .to_socket_addrs()
             .map_err(|e| format!("'{authority}': {e}"))?
             .next()
             .ok_or_else(|| format!("'{authority}' has no address"))?;
-        Ok(match scheme {
-            "ws" | "wss" => Target::Ws {
-                tls: scheme == "wss",
+        Ok(match parsed.scheme {
+            Scheme::Ws | Scheme::Wss => Target::Ws {
+                tls: parsed.scheme == Scheme::Wss,
                 addr,
-                host: with_port,
-                path: path.to_string(),
+                host: authority,
+                path: parsed.path,
             },
             _ => Target::Redis { addr },
         })
@@ -339,6 +330,10 @@ mod tests {
             assert_eq!(t.addr().port(), 443);
             assert_eq!(t.to_string(), "wss://127.0.0.1:443/");
         }
+        assert!(Target::parse("ws://127.0.0.1:x/").is_err());
+        let t = Target::parse("ws://[::1]/kv").unwrap();
+        assert_eq!(t.to_string(), "ws://[::1]:80/kv");
+        assert_eq!(t.addr(), "[::1]:80".parse().unwrap());
     }
 
     #[test]

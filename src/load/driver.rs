@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use tungstenite::handshake::client::generate_key;
 
 use super::config::{LoadConfig, Mode, Target};
 use super::conn::{Conn, Phase, Role};
@@ -260,7 +259,7 @@ impl Load {
                 let _ = io.stream.tcp().set_nodelay(true);
                 match &self.config.target {
                     Target::Ws { host, path, .. } => {
-                        let key = generate_key();
+                        let key = ws::generate_key();
                         io.wbuf
                             .extend_from_slice(&ws::handshake_request(host, path, &key));
                         io.phase = Phase::Handshaking(key);

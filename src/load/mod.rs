@@ -12,8 +12,10 @@
 //! buffer (`conn.rs`) and checked with a `starts_with` (`verify.rs`), never
 //! parsed as JSON; latencies go into a fixed-size histogram
 //! ([`Histogram`]). Once the buffers have grown to their working size a run
-//! allocates nothing per message. Client frames must be masked: the mask
-//! key is a constant (see `ws.rs` for why that is fine for a load tool).
+//! allocates nothing per reply or notification (the fan-out publisher's
+//! one frame per set is encoded by the client library's encoder, with one
+//! small allocation). Client frames must be masked: the mask key is a
+//! constant (see `ws.rs` for why that is fine for a load tool).
 //!
 //! # Trusting the figures
 //!

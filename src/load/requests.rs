@@ -213,8 +213,9 @@ impl Requests {
     }
 
     /// Appends the publisher's set (kvws) or `PUBLISH` (Redis) of value
-    /// number `seq`, sent at `t_ns`, to `out`. Allocates nothing once the
-    /// scratch buffer has grown to size.
+    /// number `seq`, sent at `t_ns`, to `out`. The value is written into a
+    /// scratch buffer that keeps its size; framing it for kvws allocates
+    /// once (see [`encode_frame`]).
     pub fn publish(&mut self, out: &mut Vec<u8>, seq: u64, t_ns: u64) {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
@@ -239,7 +240,7 @@ impl Requests {
 #[cfg(test)]
 mod tests {
     use super::super::Mode;
-    use super::super::ws::mask;
+    use super::super::ws::unmask;
     use super::*;
 
     fn config(url: &str) -> LoadConfig {
@@ -256,7 +257,7 @@ mod tests {
             _ => 6,
         };
         let mut payload = frame[start..].to_vec();
-        mask(&mut payload);
+        unmask(&mut payload);
         String::from_utf8(payload).unwrap()
     }
 

@@ -32,18 +32,7 @@ pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
 }
 
 fn push_usize(out: &mut Vec<u8>, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// The line at the start of `buf` (without CRLF) and the length with it.

@@ -94,7 +94,7 @@ fn fake(
                 let len = (buf[1] & 0x7f) as usize;
                 assert!(len < 126);
                 let mut payload = buf[6..6 + len].to_vec();
-                super::ws::mask(&mut payload);
+                super::ws::unmask(&mut payload);
                 opcodes.push(buf[0] & 0x0f);
                 buf.drain(..6 + len);
                 if opcodes.last() == Some(&0x1) {

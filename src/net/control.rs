@@ -56,8 +56,10 @@ impl Handle {
         Handle { waker, flags }
     }
 
-    /// Asks the server to shut down gracefully: it stops accepting, sends
-    /// every client a close frame, flushes, and `run()` returns.
+    /// Asks the server to shut down gracefully: it sends every client a
+    /// close frame, answers new requests with 503 (`/readyz` included, so
+    /// that load balancers stop sending traffic), flushes, and `run()`
+    /// returns once the clients are gone or the close timeout has passed.
     pub fn shutdown(&self) {
         self.flags.shutdown.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();

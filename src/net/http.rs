@@ -135,7 +135,7 @@ pub enum Route {
 pub enum Status {
     /// 400: not a valid request or handshake.
     BadRequest(&'static str),
-    /// 404: only `/` and `/kvws.js` exist.
+    /// 404: only `/`, `/kvws.js`, `/healthz`, `/readyz` and `/metrics` exist.
     NotFound,
     /// 405: only `GET` and `HEAD`.
     MethodNotAllowed,
@@ -292,7 +292,7 @@ pub fn error(status: Status) -> Vec<u8> {
         Status::BadRequest(why) => ("400 Bad Request", why, &[]),
         Status::NotFound => (
             "404 Not Found",
-            "kvws serves its test page and WebSocket at /, its JavaScript client at /kvws.js",
+            "kvws serves its test page and WebSocket at /, its JavaScript client at /kvws.js, and /healthz, /readyz, /metrics",
             &[],
         ),
         Status::MethodNotAllowed => (

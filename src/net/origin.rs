@@ -17,6 +17,7 @@
 use std::net::IpAddr;
 
 use super::http::Request;
+use crate::url::{Scheme, Url, split_authority};
 
 /// Whether a WebSocket upgrade may proceed given its `Origin` header.
 ///
@@ -97,45 +98,24 @@ pub fn is_host_pattern(pattern: &str) -> bool {
 
 /// `scheme://host[:port]` → (scheme, lowercase host, port with defaults filled in).
 fn parse_origin(origin: &str) -> Option<(String, String, u16)> {
-    let (scheme, rest) = origin.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default = default_port(&scheme);
-    if default == 0 {
-        return None;
-    }
-    let authority = rest.split('/').next().unwrap_or("");
-    let (host, port) = split_host(authority, default)?;
-    Some((scheme, host, port))
+    let url = Url::parse(origin).ok().filter(|u| u.scheme.is_web())?;
+    Some((
+        url.scheme.to_string(),
+        url.host.to_ascii_lowercase(),
+        url.port,
+    ))
 }
 
 fn default_port(scheme: &str) -> u16 {
-    match scheme {
-        "http" | "ws" => 80,
-        "https" | "wss" => 443,
-        _ => 0,
-    }
+    Scheme::parse(scheme)
+        .filter(|s| s.is_web())
+        .map_or(0, Scheme::default_port)
 }
 
 /// `host[:port]` or `[v6]:port` → (lowercase host, port).
 fn split_host(authority: &str, default: u16) -> Option<(String, u16)> {
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (h, after) = v6.split_once(']')?;
-            (h, after.strip_prefix(':'))
-        }
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
-    };
-    if host.is_empty() {
-        return None;
-    }
-    let port = match port {
-        Some(p) => p.parse().ok()?,
-        None => default,
-    };
-    Some((host.to_ascii_lowercase(), port))
+    let (host, port) = split_authority(authority).ok()?;
+    Some((host.to_ascii_lowercase(), port.unwrap_or(default)))
 }
 
 #[cfg(test)]

@@ -222,6 +222,8 @@ pub struct Wire<S> {
     /// bytes, unless `closing` (a close frame must go out).
     control_cap: usize,
     closing: bool,
+    /// Bytes read from the socket since [`Wire::take_received`].
+    received: u64,
 }
 
 impl<S: Stream> Wire<S> {
@@ -238,6 +240,7 @@ impl<S: Stream> Wire<S> {
             frames: Frames::default(),
             control_cap: usize::MAX,
             closing: false,
+            received: 0,
         }
     }
 
@@ -295,6 +298,11 @@ impl<S: Stream> Wire<S> {
         std::mem::take(&mut self.budget_spent)
     }
 
+    /// Bytes read from the socket since the last call.
+    pub fn take_received(&mut self) -> u64 {
+        std::mem::take(&mut self.received)
+    }
+
     /// Whether bytes already read from the socket wait to be parsed.
     pub fn has_buffered_input(&self) -> bool {
         !self.input.is_empty() || self.sock.holds_input()
@@ -349,6 +357,7 @@ impl<S: Stream> Read for Wire<S> {
                 self.drained = true;
             }
             let n = read?;
+            self.received += n as u64;
             if !self.sock.stopped_early() {
                 self.drained = self.trust_short_reads && n > 0 && n < self.input.buf.len();
             }

@@ -195,6 +195,11 @@ impl Log {
         Ok(())
     }
 
+    /// Waits until what was written is on disk (`fdatasync`).
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
     /// Writes and syncs everything, for rotation and shutdown. The sync is
     /// unconditional: with `everysec` the last second of committed records
     /// may not be on disk yet, and a rotation must not let records of the

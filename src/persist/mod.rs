@@ -35,6 +35,7 @@ pub mod compact;
 mod lock;
 pub mod log;
 mod map;
+mod metrics;
 pub mod record;
 pub mod recover;
 pub mod snapshot;
@@ -44,6 +45,7 @@ use self::log::Log;
 pub use crate::config::Fsync;
 use compact::Compaction;
 use lock::DirLock;
+use metrics::WalMetrics;
 use record::Record;
 use recover::{SNAPSHOT_TMP, Tail};
 use sync::Syncer;
@@ -89,6 +91,7 @@ pub struct Persistence {
     /// written yet (disk full); written first when space returns.
     pending_skips: Vec<u64>,
     refusing: bool,
+    metrics: WalMetrics,
 }
 
 impl Persistence {
@@ -160,13 +163,16 @@ impl Persistence {
             retry_after: None,
             pending_skips: Vec::new(),
             refusing: false,
+            metrics: WalMetrics::default(),
         };
         Ok((journal, rev))
     }
 
     fn start_compaction(&mut self, store: &Store, rev: u64) -> io::Result<()> {
         let dir = self.options.dir.clone();
+        let synced = Instant::now();
         self.log.finish(self.syncer.as_ref())?;
+        self.metrics.fsync.observe(synced.elapsed());
         let next = Log::create(&dir, self.log.generation() + 1, rev)?;
         let old = std::mem::replace(&mut self.log, next);
         self.older_logs += old.len();
@@ -175,6 +181,7 @@ impl Persistence {
         }
         let paused = Instant::now();
         self.compaction = Some(Compaction::start(&dir, store, self.log.generation(), rev)?);
+        self.metrics.fork.observe(paused.elapsed());
         info!(
             "compacting {} bytes of log into a snapshot of {} keys (fork took {:?})",
             self.older_logs,
@@ -198,6 +205,7 @@ impl Persistence {
 impl Journal for Persistence {
     fn record(&mut self, change: &Change, automatic: bool) -> Result<(), String> {
         let record = Record::of(change);
+        let before = self.log.len();
         let result = self.write_pending_skips().and_then(|()| {
             self.log
                 .append(&record, automatic)
@@ -205,6 +213,8 @@ impl Journal for Persistence {
         });
         match result {
             Ok(()) => {
+                self.metrics.appends += 1;
+                self.metrics.bytes += self.log.len() - before;
                 if std::mem::take(&mut self.refusing) {
                     info!("writes to {} succeed again", self.options.dir.display());
                 }
@@ -236,7 +246,14 @@ impl Journal for Persistence {
             ));
         }
         let had_data = self.log.pending() > 0;
-        self.log.commit(self.options.fsync == Fsync::Always)?;
+        self.log.commit(false)?;
+        if had_data && self.options.fsync == Fsync::Always {
+            // Group commit: one sync for the step's changes, timed alone
+            // (the write before it goes to the page cache).
+            let synced = Instant::now();
+            self.log.sync()?;
+            self.metrics.fsync.observe(synced.elapsed());
+        }
         if let Some(s) = &self.syncer
             && had_data
             && self.options.fsync == Fsync::EverySec
@@ -256,6 +273,7 @@ impl Journal for Persistence {
             self.presync = None;
             if let Err(e) = self.start_compaction(store, rev) {
                 warn!("cannot start a compaction: {e}; retrying in {COMPACTION_RETRY:?}");
+                self.metrics.compactions_failed += 1;
                 self.retry_after = Some(Instant::now() + COMPACTION_RETRY);
             }
             return;
@@ -271,9 +289,11 @@ impl Journal for Persistence {
                 None => return,
                 Some(Ok(())) => {
                     info!("compaction done in {:?}", c.started.elapsed());
+                    self.metrics.compactions_ok += 1;
                     self.older_logs = 0;
                 }
                 Some(Err(e)) => {
+                    self.metrics.compactions_failed += 1;
                     // Either the snapshot was not renamed into place (the
                     // logs still hold everything) or it was and only some
                     // covered logs remain, which the next start removes.
@@ -305,10 +325,15 @@ impl Journal for Persistence {
             None => {
                 if let Err(e) = self.start_compaction(store, rev) {
                     warn!("cannot start a compaction: {e}; retrying in {COMPACTION_RETRY:?}");
+                    self.metrics.compactions_failed += 1;
                     self.retry_after = Some(now + COMPACTION_RETRY);
                 }
             }
         }
+    }
+
+    fn write_metrics(&self, out: &mut crate::metrics::Exposition) {
+        self.write_wal_metrics(out);
     }
 
     fn close(&mut self) -> io::Result<()> {

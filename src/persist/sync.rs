@@ -19,7 +19,9 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::metrics::Histogram;
 
 /// How often written data is synced.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -34,6 +36,9 @@ struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     error: Mutex<Option<io::Error>>,
+    /// How long each sync took (for `/metrics`): taken once per sync
+    /// here and once per scrape by the loop, never on a request's path.
+    latency: Mutex<Histogram>,
 }
 
 /// The background syncer.
@@ -90,6 +95,15 @@ impl Syncer {
         *self.shared.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
     }
 
+    /// How long the syncs made by this thread took.
+    pub fn latency(&self) -> Histogram {
+        *self
+            .shared
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A sync that failed since the last call: the data may not be on disk.
     pub fn take_error(&self) -> Option<io::Error> {
         self.shared
@@ -123,8 +137,14 @@ fn run(shared: &Shared, periodic: bool) {
             let file = shared.file.lock().unwrap_or_else(|e| e.into_inner());
             let dup = file.as_ref().map(File::try_clone);
             drop(file);
-            if let Some(Err(e)) = dup.map(|f| f.and_then(|f| f.sync_data())) {
+            let started = Instant::now();
+            let synced = dup.map(|f| f.and_then(|f| f.sync_data()));
+            if let Some(Err(e)) = synced {
                 *shared.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+            } else if synced.is_some() {
+                let took = started.elapsed();
+                let mut latency = shared.latency.lock().unwrap_or_else(|e| e.into_inner());
+                latency.observe(took);
             }
         }
         shared.done.store(ticket, Ordering::Release);

@@ -66,6 +66,8 @@ pub struct Subscriptions {
     spaces: HashMap<Box<str>, Namespace>,
     by_conn: HashMap<ConnId, HashSet<(Box<str>, OwnedTopic)>>,
     total: usize,
+    /// How many of `total` are prefix subscriptions.
+    prefixes: usize,
     bytes: usize,
 }
 
@@ -99,7 +101,10 @@ impl Subscriptions {
         let space = self.spaces.entry(id.into()).or_default();
         match topic {
             Topic::Key(k) => space.keys.entry((**k).into()).or_default().push(conn),
-            Topic::Prefix(p) => space.prefixes.add(p, conn),
+            Topic::Prefix(p) => {
+                space.prefixes.add(p, conn);
+                self.prefixes += 1;
+            }
         }
         self.total += 1;
         self.bytes += Subscriptions::cost(id, topic);
@@ -136,6 +141,9 @@ impl Subscriptions {
 
     fn unlink(&mut self, conn: ConnId, id: &str, topic: &OwnedTopic) {
         self.total -= 1;
+        if matches!(topic, OwnedTopic::Prefix(_)) {
+            self.prefixes -= 1;
+        }
         self.bytes -= Subscriptions::cost(id, &topic.as_topic());
         let Some(space) = self.spaces.get_mut(id) else {
             return;
@@ -216,6 +224,11 @@ impl Subscriptions {
     /// Number of subscriptions held by all connections.
     pub fn len(&self) -> usize {
         self.total
+    }
+
+    /// How many of the subscriptions are to a prefix.
+    pub fn prefix_count(&self) -> usize {
+        self.prefixes
     }
 
     /// Whether nobody subscribes to anything.

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod peer;
 pub mod proxy;
 pub mod redis;
+pub mod scrape;
 pub mod suite;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -54,11 +55,34 @@ impl TestServer {
 
     /// Starts a server with `config` on a given loopback port (to restart
     /// one where its clients expect it).
-    pub fn on_port(config: Config, port: u16) -> Self {
+    ///
+    /// With `KVWS_TEST_REDIS=URL` every server that keeps no data on disk
+    /// runs in cluster mode on that Redis, under a prefix of its own: the
+    /// same suite then checks that a node behaves as a single server.
+    pub fn on_port(mut config: Config, port: u16) -> Self {
+        let cluster = std::env::var("KVWS_TEST_REDIS")
+            .ok()
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &cluster
+            && config.redis.is_none()
+            && config.data_dir.is_none()
+        {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            config.redis = Some(url.clone());
+            config.redis_prefix = format!("test-{}-{n}-{nanos}", std::process::id());
+        }
         let mut server = Server::bind(config.host("127.0.0.1").port(port)).expect("bind");
         let addr = server.local_addr();
         let handle = server.handle();
         let thread = std::thread::spawn(move || server.run().expect("server loop"));
+        if cluster.is_some() {
+            redis::wait_serving(addr);
+        }
         TestServer {
             addr,
             handle,
@@ -144,6 +168,15 @@ impl Client {
         match self.inner.next_event(Some(PATIENCE)) {
             Ok(Some(event)) => event.text,
             Ok(None) => panic!("no message within {PATIENCE:?}"),
+            Err(e) => panic!("expected a message, got {e}"),
+        }
+    }
+
+    /// The next message's text, waiting up to `patience`.
+    pub fn recv_within(&mut self, patience: Duration) -> String {
+        match self.inner.next_event(Some(patience)) {
+            Ok(Some(event)) => event.text,
+            Ok(None) => panic!("no message within {patience:?}"),
             Err(e) => panic!("expected a message, got {e}"),
         }
     }

@@ -113,6 +113,15 @@ impl Redis {
         }
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the process: a Redis that
+    /// hangs without closing its connections.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().expect("running").id() as i32;
+        let sig = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+
     /// Starts it again on the same port and files.
     pub fn restart(&mut self) {
         self.stop();

@@ -84,9 +84,10 @@ def test_resuming_after_a_lost_connection(server: Server) -> None:
             first = writer.set("sync-resume", "k", 1)
             assert sub.next(timeout=5) is not None  # the snapshot
             assert sub.next(timeout=5) == Change("value", "sync-resume", "k", 1, first.rev)
-            loop.call_soon_threadsafe(proxy.cut)
+            # Listen before cutting: the close may be seen at once.
             closed = threading.Event()
             kv.on("closed", lambda d: closed.set())
+            loop.call_soon_threadsafe(proxy.cut)
             assert closed.wait(5)
             missed = writer.set("sync-resume", "k", 2)
             loop.call_soon_threadsafe(proxy.reopen)

@@ -157,6 +157,10 @@ pub(crate) struct Connection<S = Socket> {
     /// The engine holds a session for it: retired once, when it stops being open.
     session: bool,
     /// Its queue went past its cap: it is closed as a slow consumer.
+    /// The peer's close frame was read while its last request was still
+    /// in progress: the close is answered once that request's reply is
+    /// queued, so the reply is not lost.
+    peer_closed: bool,
     overflowed: bool,
     /// The engine asked for it to be closed so.
     close_request: Option<(CloseCode, &'static str)>,
@@ -172,6 +176,11 @@ pub(crate) struct Connection<S = Socket> {
     discarded: usize,
     /// Messages read but not handled yet (see [`Connection::take_stash`]).
     stash: Batch,
+    /// Bytes read from the socket outside the wire (the head, draining)
+    /// since [`Connection::take_received`].
+    received: u64,
+    /// The code of the client's close frame, when it closed first.
+    peer_code: Option<u16>,
     /// Times tungstenite got a fresh read buffer.
     #[cfg(test)]
     renewals: usize,
@@ -200,12 +209,15 @@ impl<S: Stream> Connection<S> {
             },
             session: false,
             overflowed: false,
+            peer_closed: false,
             close_request: None,
             evicted: false,
             last_seen: now,
             pinged: false,
             discarded: 0,
             stash: Batch::default(),
+            received: 0,
+            peer_code: None,
             #[cfg(test)]
             renewals: 0,
         }
@@ -282,6 +294,17 @@ impl<S: Stream> Connection<S> {
         self.wire().map_or(0, Wire::partial_input)
     }
 
+    /// Bytes read from its socket since the last call (for `/metrics`).
+    pub fn take_received(&mut self) -> u64 {
+        let wire = self.wire_mut().map_or(0, Wire::take_received);
+        std::mem::take(&mut self.received) + wire
+    }
+
+    /// The code of the close frame the client sent, if it closed first.
+    pub fn peer_close_code(&self) -> Option<u16> {
+        self.peer_code
+    }
+
     /// Its current limits.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -335,7 +358,10 @@ impl<S: Stream> Connection<S> {
                 .min(http::MAX_HEAD + 1 - buf.len().min(http::MAX_HEAD));
             match wire.sock.read(&mut chunk[..want]) {
                 Ok(0) => return HeadStatus::Gone,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.received += n as u64;
+                    buf.extend_from_slice(&chunk[..n]);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return if wire.sock.stopped_early() {
@@ -462,11 +488,19 @@ impl<S: Stream> Connection<S> {
         self.deadline = Some(now + close_timeout);
     }
 
+    /// Holds back the answer to the peer's close frame (already read)
+    /// until the connection is read again: its request in progress is
+    /// answered first.
+    pub fn hold_close(&mut self) {
+        self.peer_closed = true;
+    }
+
     /// Writes queued bytes. A draining connection whose queue is empty
     /// shuts its socket down for writing.
     pub fn flush(&mut self) -> io::Result<Flushed> {
         let (wire, shut) = match &mut self.state {
             State::Head { wire, .. } => (wire, None),
+            State::Open { ws, .. } if self.peer_closed => (ws.get_mut(), None),
             State::Open { ws, .. } => {
                 // A pong or close frame tungstenite could not queue before.
                 match ws.flush() {

@@ -61,12 +61,18 @@ impl<S: Stream> Connection<S> {
             State::Head { .. } => return Next::Blocked,
             State::Gone => return Next::End(Ending::Drop),
         };
+        if self.peer_closed {
+            return Next::End(Ending::Reply);
+        }
         let next = match ws.read() {
             Ok(message) => {
                 self.last_seen = now;
                 self.pinged = false;
                 match message {
-                    Message::Close(_) => return Next::End(Ending::Reply),
+                    Message::Close(frame) => {
+                        self.peer_code = frame.map(|f| u16::from(f.code));
+                        return Next::End(Ending::Reply);
+                    }
                     // Requests that arrive after we started closing are not served.
                     Message::Text(_) | Message::Binary(_) if closing => Next::Other,
                     Message::Text(t) => {
@@ -131,6 +137,7 @@ impl<S: Stream> Connection<S> {
                 Ok(n) => {
                     taken += n;
                     self.discarded += n;
+                    self.received += n as u64;
                     if self.discarded > MAX_DISCARD {
                         return Next::End(Ending::Drop);
                     }

@@ -85,7 +85,7 @@ impl Server {
                 }
                 Event::CatchUp(change) => engine.catch_up(&change),
                 Event::Loaded { rev } => engine.loaded(rev),
-                Event::Apply(change) => engine.apply(&change, &mut out),
+                Event::Apply(change, mine) => engine.apply_decided(&change, mine, &mut out),
                 Event::Outcome(seq, outcome) => engine.settle(seq, outcome, &mut out),
             }
         });
@@ -118,6 +118,13 @@ impl Server {
             });
         }
         cluster.tick(poll.registry(), now);
+    }
+
+    /// The cluster link's families for `/metrics`, in cluster mode.
+    pub(super) fn write_cluster_metrics(&self, out: &mut crate::metrics::Exposition) {
+        if let Some(cluster) = &self.cluster {
+            cluster.write_metrics(out);
+        }
     }
 
     /// When the cluster needs the loop next.

@@ -15,6 +15,7 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use super::counters::Counters;
 use crate::conn_id::ConnId;
 use crate::engine::Outbound;
 use crate::net::connection::{Connection, Ending, Limits, Phase};
@@ -53,6 +54,8 @@ pub(crate) struct Connections {
     closes: u64,
     max_held: usize,
     close_timeout: std::time::Duration,
+    /// What `/metrics` shows of the connections' traffic.
+    pub counters: Counters,
 }
 
 impl Connections {
@@ -69,6 +72,7 @@ impl Connections {
             closes: 0,
             max_held,
             close_timeout,
+            counters: Counters::default(),
         }
     }
 
@@ -78,6 +82,11 @@ impl Connections {
 
     pub fn is_empty(&self) -> bool {
         self.slab.is_empty()
+    }
+
+    /// Bytes all connections hold (what `--max-client-memory` bounds).
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Closes ever asked for (see the field).
@@ -130,6 +139,7 @@ impl Connections {
         let s = self.slab.get_mut(slot)?;
         let before = s.conn.queued();
         let r = f(&mut s.conn);
+        self.counters.bytes_in += s.conn.take_received();
         let after = s.conn.queued();
         if after > before {
             self.queued_ever += (after - before) as u64;
@@ -171,11 +181,13 @@ impl Connections {
         let Some(retire) = self.with(slot, |c| {
             debug!("{}: ending ({ending:?})", c.peer());
             let id = c.id();
-            c.end(ending, now, timeout).then_some(id)
+            c.end(ending, now, timeout)
+                .then(|| (id, c.peer_close_code()))
         }) else {
             return;
         };
-        if let Some(id) = retire {
+        if let Some((id, peer_code)) = retire {
+            self.counters.closed(&ending, peer_code);
             self.retired.push(id);
         }
         self.mark_dirty(slot);
@@ -300,6 +312,7 @@ impl Connections {
             s.dirty = false;
             match s.conn.flush() {
                 Ok(flushed) => {
+                    self.counters.bytes_out += flushed.wrote as u64;
                     if s.paused && flushed.wrote > 0 {
                         s.conn.saw_progress(now);
                     }
@@ -362,6 +375,7 @@ impl Connections {
             let _ = registry.deregister(sock);
         }
         if s.conn.end(Ending::Drop, Instant::now(), self.close_timeout) {
+            self.counters.closed(&Ending::Drop, None);
             self.retired.push(s.conn.id());
         }
         debug!("{}: closed", s.conn.peer());
@@ -445,24 +459,33 @@ impl Out<'_> {
     /// Queues output for `to` with `push`, which returns the bytes added and
     /// the bytes of them held in the queue's own memory. The hot path:
     /// one lookup, and the totals kept by addition.
-    fn push(&mut self, to: ConnId, push: impl FnOnce(&mut Connection) -> Option<(usize, usize)>) {
+    /// Returns whether it was queued.
+    fn push(
+        &mut self,
+        to: ConnId,
+        push: impl FnOnce(&mut Connection) -> Option<(usize, usize)>,
+    ) -> bool {
         let conns = &mut *self.conns;
         let Some(s) = conns.slab.get_mut(to.slot()) else {
-            return;
+            return false;
         };
         if s.conn.id() != to {
-            return;
+            return false;
         }
-        match push(&mut s.conn) {
+        let queued = match push(&mut s.conn) {
             Some((added, owned)) => {
                 conns.queued_ever += added as u64;
                 conns.held += owned;
                 s.held += owned;
+                true
             }
             // Refused: it overflowed (to be closed) or is closing.
-            None if s.conn.pending_close().is_none() => return,
-            None => conns.closes += 1,
-        }
+            None if s.conn.pending_close().is_none() => return false,
+            None => {
+                conns.closes += 1;
+                false
+            }
+        };
         if !s.dirty {
             s.dirty = true;
             conns.dirty.push(to.slot());
@@ -470,16 +493,21 @@ impl Out<'_> {
         if conns.held > conns.max_held {
             conns.enforce_memory();
         }
+        queued
     }
 }
 
 impl Outbound for Out<'_> {
     fn send(&mut self, to: ConnId, json: &[u8]) {
-        self.push(to, |c| c.send_text(json).map(|n| (n, n)));
+        if self.push(to, |c| c.send_text(json).map(|n| (n, n))) {
+            self.conns.counters.sent(json);
+        }
     }
 
     fn send_frame(&mut self, to: ConnId, frame: FrameRef<'_>) {
-        self.push(to, |c| c.send_frame(frame));
+        if self.push(to, |c| c.send_frame(frame)) {
+            self.conns.counters.sent_frame(frame.bytes);
+        }
     }
 
     fn close(&mut self, to: ConnId, code: u16, reason: &'static str) {
@@ -510,7 +538,9 @@ impl Outbound for Out<'_> {
             None => FrameRef::copied(&bytes),
         };
         for id in self.conns.open_ids() {
-            self.push(id, |c| c.send_frame(framed));
+            if self.push(id, |c| c.send_frame(framed)) {
+                self.conns.counters.sent_frame(framed.bytes);
+            }
         }
     }
 }

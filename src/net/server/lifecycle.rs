@@ -9,6 +9,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 use super::Server;
 use super::conns::Out;
+use super::counters::Refused;
 use crate::conn_id::ConnId;
 use crate::hooks::Context;
 use crate::net::connection::{Ending, Idle, Phase};
@@ -50,6 +51,7 @@ impl Server {
             };
             if conn.phase() == Phase::Head {
                 debug!("{}: request head not received in time", conn.peer());
+                self.conns.counters.refused(Refused::HandshakeTimeout);
                 self.conns
                     .respond(slot, &http::error(Status::RequestTimeout), now);
             } else {
@@ -109,9 +111,12 @@ impl Server {
             .on_close(&mut Context::new(&mut self.engine, &mut out, now_ms), id);
     }
 
+    /// Starts a graceful shutdown: every WebSocket is closed (1001) and
+    /// waiting requests get 503. The listener stays open until the end
+    /// (see `observe`): `/readyz` answers 503 meanwhile, so that a load
+    /// balancer stops sending traffic, and anything else gets 503.
     pub(super) fn begin_shutdown(&mut self, now: Instant) {
         info!("shutting down: closing {} connections", self.conns.len());
-        self.acceptor.close(self.poll.registry());
         self.stopping = Some(now + self.config.close_timeout);
         for slot in self.conns.slots() {
             match self.conns.get(slot).map(|c| c.phase()) {
@@ -121,6 +126,7 @@ impl Server {
                     now,
                 ),
                 Some(Phase::Head) => {
+                    self.conns.counters.refused(Refused::ShuttingDown);
                     self.conns
                         .respond(slot, &http::error(Status::Unavailable), now)
                 }
@@ -130,6 +136,7 @@ impl Server {
     }
 
     pub(super) fn finish_shutdown(&mut self, now_ms: u64) {
+        self.acceptor.close(self.poll.registry());
         for slot in self.conns.slots() {
             self.conns.remove(self.poll.registry(), slot);
         }

@@ -93,7 +93,11 @@ impl Server {
             HeadStatus::Waiting => {}
             HeadStatus::More => self.conns.read_again(slot),
             HeadStatus::Complete(req) => self.on_request(slot, &req, now, now_ms),
-            HeadStatus::Invalid(status) => self.conns.respond(slot, &http::error(status), now),
+            HeadStatus::Invalid(status) => {
+                let refused = super::counters::Refused::BadHandshake;
+                self.conns.counters.refused(refused);
+                self.conns.respond(slot, &http::error(status), now)
+            }
             HeadStatus::Gone => self.conns.end(slot, Ending::Drop, now),
         }
     }
@@ -158,29 +162,47 @@ impl Server {
             // started if one was asked for, and its queue can only be half
             // full if it caused that much output.
             for i in 0..batch.len() {
-                handled += 1;
-                match batch.get(i) {
-                    (Kind::Text, text) => self.dispatch(id, text, now_ms),
-                    (Kind::BadBinary, _) => {
-                        let mut out = Out {
-                            conns: &mut self.conns,
-                            authenticated: self.limits.authenticated,
-                        };
-                        self.engine.reject_binary(id, &mut out);
+                // In cluster mode only writes are pipelined behind writes
+                // in flight; anything else waits for their replies.
+                let deferred = match batch.get(i) {
+                    (Kind::Text, text) => self.engine.waits_for_writes(id, text),
+                    (Kind::BadBinary, _) => self.engine.waits_for_writes(id, ""),
+                };
+                if !deferred {
+                    handled += 1;
+                    match batch.get(i) {
+                        (Kind::Text, text) => self.dispatch(id, text, now_ms),
+                        (Kind::BadBinary, _) => {
+                            let mut out = Out {
+                                conns: &mut self.conns,
+                                authenticated: self.limits.authenticated,
+                            };
+                            self.engine.reject_binary(id, &mut out);
+                        }
                     }
                 }
                 let output = self.conns.queued_ever() - output_before;
-                if (self.conns.closes_requested() != closes_before
-                    || self.engine.busy(id)
-                    || output > half)
-                    && self.must_wait(id)
+                if deferred
+                    || ((self.conns.closes_requested() != closes_before
+                        || self.engine.busy(id)
+                        || output > half)
+                        && self.must_wait(id))
                 {
                     if let Some(Outcome::End(ending)) = read_ended {
+                        if matches!(ending, Ending::Reply) && self.engine.owes_replies(id) {
+                            // It closed right behind a request still in
+                            // progress: the request's reply goes out before
+                            // the close is answered.
+                            if let Some(c) = self.conns.get_mut(slot) {
+                                c.hold_close();
+                            }
+                            break 'round Outcome::Paused;
+                        }
                         // It is leaving: what it sent after is not served.
                         break 'round Outcome::End(ending);
                     }
                     if let Some(c) = self.conns.get_mut(slot) {
-                        c.stash(&batch, i + 1);
+                        c.stash(&batch, if deferred { i } else { i + 1 });
                     }
                     break 'round Outcome::Paused;
                 }
@@ -198,6 +220,15 @@ impl Server {
                 }
             }
             batch.clear();
+            if let Some(Outcome::End(Ending::Reply)) = read_ended
+                && self.engine.owes_replies(id)
+            {
+                // It closed right behind requests still being answered.
+                if let Some(c) = self.conns.get_mut(slot) {
+                    c.hold_close();
+                }
+                break Outcome::Paused;
+            }
             if let Some(outcome) = read_ended {
                 break outcome;
             }

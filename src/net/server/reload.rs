@@ -1,5 +1,5 @@
 //! Reloading, without a restart, what the configuration names in files:
-//! the TLS certificate and key. Open connections keep what they started
+//! the TLS certificate and key, and the secret file. Open connections keep what they started
 //! with; new ones get what was reloaded.
 //!
 //! Each thing is reloaded on its own. One that fails is reported, logged at
@@ -19,7 +19,8 @@ use crate::net::control::{Action, SignalPipe};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reload {
-    /// What was read again and is in use now (`"TLS certificate"`), each
+    /// What was read again and is in use now (`"TLS certificate"`,
+    /// `"secret file"`), each
     /// with what the log said about it.
     pub reloaded: Vec<(&'static str, String)>,
     /// What could not be, with why; what was in use before stays in use.
@@ -52,8 +53,11 @@ impl Server {
     /// connections that open from now on: the TLS certificate chain and key
     /// ([`Config::tls_cert`](crate::Config::tls_cert),
     /// [`Config::tls_key`](crate::Config::tls_key)), so that a renewed
-    /// certificate is served without a restart. Open connections are not
-    /// touched and keep working.
+    /// certificate is served without a restart; and the secret file
+    /// ([`Config::secret_file`](crate::Config::secret_file), see
+    /// [`Server::reload_secret`]), so that a secret can be rotated. Open
+    /// connections are not touched and keep working (an authenticated one
+    /// keeps its grants until they expire).
     ///
     /// A file that is missing, unreadable or not usable (no certificate, a
     /// key that does not match) is refused: logged at error level, listed
@@ -65,8 +69,9 @@ impl Server {
     pub fn reload(&mut self) -> Reload {
         let mut report = Reload::default();
         report.note("TLS certificate", self.reload_tls());
+        report.note("secret file", self.reload_secret_file());
         if report.reloaded.is_empty() && report.failed.is_empty() {
-            info!("nothing to reload: no TLS certificate is configured");
+            info!("nothing to reload: neither a TLS certificate nor a secret file is configured");
         }
         report
     }

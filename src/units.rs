@@ -1,4 +1,5 @@
-//! Sizes and durations as people type them on a command line.
+//! Sizes and durations as people type them on a command line (and in the
+//! shell's commands).
 
 use std::time::Duration;
 
