@@ -16,9 +16,10 @@ use std::io::{self, Read, Write};
 
 use super::requests::{Op, Proto};
 use super::resp;
-use super::socket::Socket;
 use super::verify::Msg;
 use super::ws::{self, CLOSE, PING, PONG};
+use crate::net::socket::Socket;
+use crate::net::stream::Stream;
 
 /// Where a connection is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,7 +244,7 @@ impl Io {
     /// Writes as much of the write buffer as the socket takes (with TLS,
     /// what the TLS layer holds too).
     pub fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush_records()?;
+        self.stream.flush_pending()?;
         while self.wpos < self.wbuf.len() {
             match self.stream.write(&self.wbuf[self.wpos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -18,9 +18,9 @@ use mio::{Events, Interest, Poll, Token};
 use super::config::{LoadConfig, Mode, Target};
 use super::conn::{Conn, Phase, Role};
 use super::requests::{Key, Op, Proto, Requests};
-use super::socket::Socket;
 use super::state::State;
 use super::{sys, ws};
+use crate::net::socket::Socket;
 
 /// The longest the loop sleeps before checking deadlines and stalls.
 pub const TICK: Duration = Duration::from_millis(50);

@@ -58,7 +58,6 @@ mod report;
 mod requests;
 mod resp;
 mod run;
-mod socket;
 mod stamp;
 mod state;
 mod sys;

@@ -1,7 +1,12 @@
-//! A client's socket as the connection sees it: plain TCP, or TLS over it
-//! (see `crate::tls`). One type for both keeps one slab of connections and
-//! one code path; the TLS one is boxed, so a plain connection pays one
-//! pointer for the choice.
+//! A socket as a poll loop sees it: plain TCP, or TLS over it (see
+//! `crate::tls`). One type for both keeps one slab of connections and one
+//! code path; the TLS one is boxed, so a plain connection pays one pointer
+//! for the choice. The server's accepted sockets and the load generator's
+//! connections (client-side TLS) are both this type.
+//!
+//! Reads keep the rule both loops rely on: a read that does not fill the
+//! room it was given found the socket dry (or, for TLS, stopped on its
+//! turn's allowance: see [`Stream::stopped_early`]).
 
 use std::io::{self, IoSlice, Read, Write};
 
@@ -9,7 +14,7 @@ use mio::event::Source;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use super::wire::Stream;
+use super::stream::Stream;
 
 /// Ciphertext a TLS connection may read per turn: twice the plaintext a
 /// round hands over (`wire::SHARED_READ_BUFFER`), which covers the records'
@@ -27,7 +32,17 @@ pub(crate) enum Socket {
 }
 
 impl Socket {
-    fn tcp_mut(&mut self) -> &mut TcpStream {
+    /// The TCP socket underneath (its address, its error, `TCP_NODELAY`).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            Socket::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.tcp(),
+        }
+    }
+
+    /// The TCP socket underneath, for the poller and for shutting it down.
+    pub(crate) fn tcp_mut(&mut self) -> &mut TcpStream {
         match self {
             Socket::Plain(s) => s,
             #[cfg(feature = "tls")]
