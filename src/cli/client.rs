@@ -72,12 +72,7 @@ pub(super) fn common_options(o: &mut Options) {
     let level = "error, warn, info, debug or trace (default warn)";
     o.optopt("l", "log-level", level, "LEVEL");
     #[cfg(feature = "tls")]
-    o.optopt(
-        "",
-        "ca-file",
-        "for wss://: trust the CA (or self-signed certificate) in FILE, PEM, instead of the system's roots",
-        "FILE",
-    );
+    super::ca_file_option(o);
 }
 
 /// The common options, read; also sets up logging.

@@ -119,12 +119,7 @@ fn options() -> Options {
         "PID",
     );
     #[cfg(feature = "tls")]
-    o.optopt(
-        "",
-        "ca-file",
-        "for wss://: trust the CA (or self-signed certificate) in FILE, PEM, instead of the system's roots",
-        "FILE",
-    );
+    super::ca_file_option(&mut o);
     o.optflag("", "json", "print one JSON object instead of the summary");
     o
 }

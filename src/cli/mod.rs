@@ -136,6 +136,17 @@ fn parse_args(
 
 /// Reports a usage error of the command `name` (`kvws set`) the way every
 /// command does, pointing to its own `--help`; returns exit code 2.
+/// `--ca-file FILE`, as every command that connects to a server takes it.
+#[cfg(feature = "tls")]
+fn ca_file_option(o: &mut getopts::Options) {
+    o.optopt(
+        "",
+        "ca-file",
+        "for wss://: trust the CA (or self-signed certificate) in FILE, PEM, instead of the system's roots",
+        "FILE",
+    );
+}
+
 fn usage_error(name: &str, message: &str) -> i32 {
     eprintln!("{name}: {message}\nTry '{name} --help'.");
     2
