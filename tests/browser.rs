@@ -14,130 +14,16 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use common::TestServer;
+use common::browser::{chromium_or_skip, click, eval, fill, launch, log_has, open, wait_until};
+use headless_chrome::Tab;
 use headless_chrome::protocol::cdp::Emulation::SetDeviceMetricsOverride;
 use headless_chrome::protocol::cdp::Page::{self, CaptureScreenshotFormatOption};
-use headless_chrome::{Browser, LaunchOptions, Tab};
 use kvws::Config;
 use kvws::auth::{Access, Claims, Role, Secret, mint};
 use serde_json::Value;
-
-fn chromium() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var("CHROME").ok(),
-        Some("/usr/bin/chromium".into()),
-        Some("/usr/bin/chromium-browser".into()),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// Chromium, or `None` (after saying so) where there is none and the test
-/// may skip.
-fn chromium_or_skip() -> Option<PathBuf> {
-    let path = chromium();
-    if path.is_none() {
-        assert!(
-            std::env::var_os("KVWS_REQUIRE_BROWSER").is_none(),
-            "KVWS_REQUIRE_BROWSER is set but no Chromium was found"
-        );
-        eprintln!(
-            "SKIPPED: no Chromium (apt-get install chromium, or set CHROME) – the browser test did not run"
-        );
-    }
-    path
-}
-
-/// Starts Chromium with a profile of its own (`name` tells apart the tests
-/// that run at once).
-fn launch(path: PathBuf, name: &str) -> Browser {
-    let profile = std::env::temp_dir().join(format!("kvws-chromium-{}-{name}", std::process::id()));
-    let args: Vec<&OsStr> = [
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run",
-    ]
-    .iter()
-    .map(OsStr::new)
-    .collect();
-    let options = LaunchOptions::default_builder()
-        .path(Some(path))
-        .headless(true)
-        .sandbox(false) // CI runs as root
-        .window_size(Some((1280, 900)))
-        .user_data_dir(Some(profile))
-        .idle_browser_timeout(Duration::from_secs(120))
-        .args(args)
-        .build()
-        .expect("launch options");
-    Browser::new(options).expect("start chromium")
-}
-
-/// Evaluates `js` in the page and returns its value as JSON.
-fn eval(tab: &Tab, js: &str) -> Value {
-    tab.evaluate(js, false)
-        .expect("evaluate")
-        .value
-        .unwrap_or(Value::Null)
-}
-
-/// Waits until `js` evaluates to true.
-fn wait_until(tab: &Tab, what: &str, js: &str) {
-    let start = Instant::now();
-    while eval(tab, js) != Value::Bool(true) {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn fill(tab: &Tab, id: &str, value: &str) {
-    let js = format!(
-        "(() => {{ const e = document.getElementById({id:?}); e.value = {value:?}; e.dispatchEvent(new Event('input')); return true; }})()"
-    );
-    assert_eq!(eval(tab, &js), Value::Bool(true));
-}
-
-/// Clicks a button the way the page's own handlers see a click. (DevTools
-/// mouse events need the tab to be in front; only one tab can be.)
-fn click(tab: &Tab, id: &str) {
-    let js = format!("(() => {{ document.getElementById({id:?}).click(); return true; }})()");
-    assert_eq!(eval(tab, &js), Value::Bool(true), "click {id}");
-}
-
-/// Whether the message log has a line of `class` whose text contains `text`.
-fn log_has(class: &str, text: &str) -> String {
-    format!(
-        "[...document.querySelectorAll('#log .{class}')].some(e => e.textContent.includes({text:?}))"
-    )
-}
-
-fn open(browser: &Browser, url: &str) -> Arc<Tab> {
-    let tab = browser.new_tab().expect("tab");
-    tab.navigate_to(url)
-        .expect("navigate")
-        .wait_until_navigated()
-        .expect("loaded");
-    wait_until(
-        &tab,
-        "the page to connect",
-        "document.getElementById('status').textContent.includes('Connected')",
-    );
-    tab
-}
 
 /// Whether the subscriptions panel shows `key` holding a value containing `text`.
 fn panel_has(key: &str, text: &str) -> String {
@@ -160,7 +46,7 @@ fn the_test_page_works_in_a_real_browser() {
     let server = TestServer::start();
     let port = server.addr.port();
     let url = format!("http://127.0.0.1:{port}/");
-    let browser = launch(path, "page");
+    let browser = launch(path, "page", &[]);
 
     // Set a value and see the reply in the log.
     let writer = open(&browser, &url);
@@ -342,7 +228,7 @@ fn a_token_entered_on_the_page_is_presented_again_after_a_restart() {
     let config = || Config::default().secret(Some(Secret::new(SECRET).unwrap()));
     let server = TestServer::with(config());
     let port = server.addr.port();
-    let browser = launch(path, "auth");
+    let browser = launch(path, "auth", &[]);
     let tab = open(&browser, &format!("http://127.0.0.1:{port}/"));
 
     fill(&tab, "appId", "app1");
@@ -533,7 +419,7 @@ fn every_control_can_be_clicked_from_phone_to_desktop_widths() {
         return;
     };
     let server = TestServer::start();
-    let browser = launch(path, "layout");
+    let browser = launch(path, "layout", &[]);
     let tab = open(
         &browser,
         &format!("http://127.0.0.1:{}/", server.addr.port()),

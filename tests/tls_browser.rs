@@ -14,101 +14,20 @@ mod common;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use common::TestServer;
+use common::browser::{self, chromium_or_skip, click, eval, fill, log_has, wait_until};
 use common::tls::{self, Pki};
-use headless_chrome::{Browser, LaunchOptions, Tab};
+use headless_chrome::{Browser, Tab};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn chromium_or_skip() -> Option<PathBuf> {
-    let path = [
-        std::env::var("CHROME").ok(),
-        Some("/usr/bin/chromium".into()),
-        Some("/usr/bin/chromium-browser".into()),
-    ]
-    .into_iter()
-    .flatten()
-    .map(PathBuf::from)
-    .find(|p| p.exists());
-    if path.is_none() {
-        assert!(
-            std::env::var_os("KVWS_REQUIRE_BROWSER").is_none(),
-            "KVWS_REQUIRE_BROWSER is set but no Chromium was found"
-        );
-        eprintln!("SKIPPED: no Chromium (apt-get install chromium, or set CHROME)");
-    }
-    path
-}
 
 /// Chromium trusting the certificate whose key is `pki`'s, and no other
 /// that a public CA did not sign.
 fn launch(path: PathBuf, pki: &Pki) -> Browser {
     let pin = data_encoding::BASE64.encode(&Sha256::digest(&pki.spki_der));
-    let profile = std::env::temp_dir().join(format!("kvws-chromium-{}-tls", std::process::id()));
-    let args: Vec<OsString> = [
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run",
-    ]
-    .iter()
-    .map(OsString::from)
-    .chain([OsString::from(format!(
-        "--ignore-certificate-errors-spki-list={pin}"
-    ))])
-    .collect();
-    let options = LaunchOptions::default_builder()
-        .path(Some(path))
-        .headless(true)
-        .sandbox(false) // CI runs as root
-        .ignore_certificate_errors(false)
-        .window_size(Some((1280, 900)))
-        .user_data_dir(Some(profile))
-        .idle_browser_timeout(Duration::from_secs(120))
-        .args(args.iter().map(|a| a.as_os_str()).collect())
-        .build()
-        .expect("launch options");
-    Browser::new(options).expect("start chromium")
-}
-
-fn eval(tab: &Tab, js: &str) -> Value {
-    tab.evaluate(js, false)
-        .expect("evaluate")
-        .value
-        .unwrap_or(Value::Null)
-}
-
-fn wait_until(tab: &Tab, what: &str, js: &str) {
-    let start = Instant::now();
-    while eval(tab, js) != Value::Bool(true) {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn fill(tab: &Tab, id: &str, value: &str) {
-    let js = format!(
-        "(() => {{ const e = document.getElementById({id:?}); e.value = {value:?}; e.dispatchEvent(new Event('input')); return true; }})()"
-    );
-    assert_eq!(eval(tab, &js), Value::Bool(true));
-}
-
-fn click(tab: &Tab, id: &str) {
-    let js = format!("(() => {{ document.getElementById({id:?}).click(); return true; }})()");
-    assert_eq!(eval(tab, &js), Value::Bool(true), "click {id}");
-}
-
-fn log_has(class: &str, text: &str) -> String {
-    format!(
-        "[...document.querySelectorAll('#log .{class}')].some(e => e.textContent.includes({text:?}))"
-    )
+    let trust = OsString::from(format!("--ignore-certificate-errors-spki-list={pin}"));
+    browser::launch(path, "tls", &[trust])
 }
 
 #[test]

@@ -32,7 +32,9 @@ pub(crate) enum Socket {
 }
 
 impl Socket {
-    /// The TCP socket underneath (its address, its error, `TCP_NODELAY`).
+    /// The TCP socket underneath (its address, its error, `TCP_NODELAY`):
+    /// the load generator's business.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
     pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Socket::Plain(s) => s,

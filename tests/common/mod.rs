@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod canary;
 pub mod daemon;
 pub mod peer;
