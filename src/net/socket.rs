@@ -34,7 +34,7 @@ pub(crate) enum Socket {
 impl Socket {
     /// The TCP socket underneath (its address, its error, `TCP_NODELAY`):
     /// the load generator's business.
-    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    #[cfg(feature = "cli")]
     pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Socket::Plain(s) => s,
