@@ -53,7 +53,7 @@
 //! api.rs         Client's typed methods: get, set, delete, subscribe, ...
 //! track.rs       subscriptions and the revision each would resume after
 //! subscriber.rs  Subscriber: reconnect, re-authenticate, resume
-//! command.rs     the command language of `kvws shell`, parsed without I/O
+//! command/       the command language of `kvws shell`, parsed without I/O
 //! ```
 
 mod api;
