@@ -24,52 +24,33 @@
 //! The connection is generic over its stream so that its logic is tested
 //! with in-memory streams that block mid-frame (see `tests`).
 
-use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use tungstenite::protocol::WebSocket;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, WebSocket, WebSocketConfig};
 
-use super::http::{self, HeadError, Status};
 use super::socket::Socket;
 use super::wire::{Stream, Wire};
 use crate::conn_id::ConnId;
 
+// This file holds the connection's state and what every phase shares; each
+// phase's steps have a file: `head` (reading the request head, answering it
+// or upgrading), `open` (reading messages, queueing replies, the idle
+// check), `output` (writing the queue to the socket) and `end` (the ways
+// out: closing, draining, dropping). `batch` is what a read round yields.
 mod batch;
+mod end;
+mod head;
 mod open;
+mod output;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use batch::{Batch, Kind};
-pub(crate) use open::Next;
-
-/// tungstenite's own read buffer per connection. Its default (128 KiB) would
-/// cost 1.3 GB at 10,000 connections. Ours is fed from the server's shared
-/// buffer (see `net::wire`), so it only needs to hold a frame header and a
-/// small message; larger frames grow it, and it is renewed after them.
-const TUNGSTENITE_READ_BUFFER: usize = 512;
-
-/// Most bytes read and thrown away from a connection that is draining
-/// (after an HTTP error or a close): enough for what a client had in flight,
-/// and a client that keeps sending after that is cut off.
-pub(crate) const MAX_DISCARD: usize = 1 << 20;
-
-/// How a connection ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Ending {
-    /// The socket failed or the peer vanished: drop it now.
-    Drop,
-    /// The peer sent its close frame: send our reply after what is queued,
-    /// then drop.
-    Reply,
-    /// We close: send a close frame with this code and reason and wait for
-    /// the peer's (up to the close timeout), serving nothing meanwhile.
-    Close(CloseCode, &'static str),
-    /// The peer broke the protocol or a limit: send a close frame with this
-    /// code and reason, then drop without waiting for an answer.
-    Fail(CloseCode, &'static str),
-}
+pub(crate) use end::Ending;
+pub(crate) use head::HeadStatus;
+pub(crate) use open::{Idle, Next};
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,41 +65,6 @@ pub(crate) enum Phase {
     Draining,
     /// Finished: to be removed.
     Gone,
-}
-
-/// What [`Connection::check_idle`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Idle {
-    /// Recently active, or not an open WebSocket.
-    Fine,
-    /// Silent for half the timeout: a ping was queued.
-    Ping,
-    /// Silent for the whole timeout: close it.
-    Dead,
-}
-
-/// What reading a request head produced.
-#[derive(Debug)]
-pub(crate) enum HeadStatus {
-    /// More bytes are needed.
-    Waiting,
-    /// More may be there already: the stream stopped on its own budget.
-    More,
-    /// A complete head.
-    Complete(Box<http::Request>),
-    /// An invalid or oversized head: answer with this status.
-    Invalid(Status),
-    /// The peer went away.
-    Gone,
-}
-
-/// What one call to [`Connection::flush`] did.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Flushed {
-    /// Nothing is left to write.
-    pub done: bool,
-    /// Bytes the socket took.
-    pub wrote: usize,
 }
 
 /// The limits one connection is held to; they change when it authenticates.
@@ -270,19 +216,6 @@ impl<S: Stream> Connection<S> {
         }
     }
 
-    /// Bytes waiting to be written (in its queue, and in its stream's own
-    /// buffer: TLS records).
-    pub fn queued(&self) -> usize {
-        self.wire()
-            .map_or(0, |w| w.out.len() + w.sock.pending_output())
-    }
-
-    /// Queued bytes held in its own buffers (shared frames not counted).
-    pub fn owned_output(&self) -> usize {
-        self.wire()
-            .map_or(0, |w| w.out.owned() + w.sock.pending_output())
-    }
-
     /// Whether an HTTP response can be sent to it (not before its TLS
     /// handshake is done: there is nothing to send it over).
     pub fn can_answer(&self) -> bool {
@@ -315,111 +248,6 @@ impl<S: Stream> Connection<S> {
         self.overflowed
     }
 
-    /// Closes it at the end of the step to free what it holds (queued
-    /// output is dropped, a message it is sending is not read further):
-    /// the server is over its limit for all clients together.
-    pub fn evict(&mut self) {
-        self.evicted = true;
-        self.overflowed = true;
-    }
-
-    /// Records the engine's wish to close it (the first one wins); the
-    /// server acts on it at the end of the step, after what is queued.
-    pub fn request_close(&mut self, code: CloseCode, reason: &'static str) {
-        self.close_request.get_or_insert((code, reason));
-    }
-
-    /// Whether it should be closed at the end of the step, and how. Once
-    /// that is so, nothing more it sent is served.
-    pub fn pending_close(&self) -> Option<Ending> {
-        if !self.is_open() {
-            return None;
-        }
-        if self.evicted {
-            return Some(Ending::Fail(CloseCode::Again, "server busy"));
-        }
-        if let Some((code, reason)) = self.close_request {
-            return Some(Ending::Close(code, reason));
-        }
-        self.overflowed
-            .then_some(Ending::Close(CloseCode::Policy, "output buffer limit"))
-    }
-
-    /// Reads the request head until it is complete or the socket is dry.
-    pub fn read_head(&mut self) -> HeadStatus {
-        let State::Head { wire, buf } = &mut self.state else {
-            return HeadStatus::Waiting;
-        };
-        wire.sock.new_turn();
-        let mut chunk = [0u8; 2048];
-        loop {
-            let want = chunk
-                .len()
-                .min(http::MAX_HEAD + 1 - buf.len().min(http::MAX_HEAD));
-            match wire.sock.read(&mut chunk[..want]) {
-                Ok(0) => return HeadStatus::Gone,
-                Ok(n) => {
-                    self.received += n as u64;
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return if wire.sock.stopped_early() {
-                        HeadStatus::More
-                    } else {
-                        HeadStatus::Waiting
-                    };
-                }
-                Err(_) if wire.sock.spoke_plaintext() => {
-                    return HeadStatus::Invalid(Status::BadRequest(
-                        "this port speaks TLS: use https:// or wss://",
-                    ));
-                }
-                Err(_) => return HeadStatus::Gone,
-            }
-            match http::parse_head(buf) {
-                Ok(None) => continue,
-                Ok(Some(req)) => return HeadStatus::Complete(Box::new(req)),
-                Err(HeadError::TooLarge) => return HeadStatus::Invalid(Status::HeadTooLarge),
-                Err(HeadError::Malformed) => {
-                    return HeadStatus::Invalid(Status::BadRequest("not an HTTP/1.1 request"));
-                }
-            }
-        }
-    }
-
-    /// Answers with a plain HTTP response and starts draining.
-    pub fn respond(&mut self, response: &[u8], now: Instant, close_timeout: Duration) {
-        if let Some(wire) = self.wire_mut() {
-            wire.out.push_raw(response);
-        }
-        self.start_draining(now, close_timeout);
-    }
-
-    /// Completes the WebSocket handshake with `response` (the 101) and opens
-    /// the connection under `limits`; bytes that came after the head are
-    /// kept for tungstenite.
-    pub fn upgrade(&mut self, response: &[u8], head_len: usize, limits: Limits) {
-        let State::Head { wire, buf } = std::mem::replace(&mut self.state, State::Gone) else {
-            return;
-        };
-        let mut wire = Wire::new(wire.sock, buf[head_len..].to_vec());
-        wire.out.push_raw(response);
-        wire.set_control_cap(limits.out_cap);
-        let ws = WebSocket::from_raw_socket(
-            wire,
-            tungstenite::protocol::Role::Server,
-            Some(ws_config(limits.max_message)),
-        );
-        self.state = State::Open {
-            ws: Box::new(ws),
-            closing: false,
-        };
-        self.limits = limits;
-        self.deadline = None;
-        self.session = true;
-    }
-
     /// Changes its limits (it authenticated): the next message may be as
     /// large as the new limit.
     pub fn set_limits(&mut self, limits: Limits) {
@@ -433,133 +261,8 @@ impl<S: Stream> Connection<S> {
         }
     }
 
-    /// Ends the connection as `ending` says (see [`Ending`]). Returns true
-    /// exactly once in its life: when it stops serving requests, so the
-    /// caller retires its session in the engine.
-    pub fn end(&mut self, ending: Ending, now: Instant, close_timeout: Duration) -> bool {
-        match (&mut self.state, ending) {
-            (State::Gone, _) => {}
-            (_, Ending::Drop) => self.state = State::Gone,
-            (State::Head { .. }, _) => self.state = State::Gone,
-            (State::Draining { .. }, _) => {}
-            (State::Open { ws, .. }, Ending::Reply) => {
-                ws.get_mut().set_closing();
-                // Puts tungstenite's pending close reply into the queue.
-                let _ = ws.flush();
-                self.start_draining(now, close_timeout);
-            }
-            (State::Open { ws, closing }, Ending::Close(code, reason)) => {
-                if !*closing {
-                    if self.overflowed {
-                        // What it had not started to receive is dropped.
-                        ws.get_mut().out.discard_unsent();
-                    }
-                    ws.get_mut().set_closing();
-                    let _ = ws.close(Some(close_frame(code, reason)));
-                    *closing = true;
-                    self.deadline = Some(now + close_timeout);
-                }
-            }
-            (State::Open { ws, closing }, Ending::Fail(code, reason)) => {
-                if !*closing {
-                    if self.overflowed {
-                        ws.get_mut().out.discard_unsent();
-                    }
-                    ws.get_mut().set_closing();
-                    let _ = ws.close(Some(close_frame(code, reason)));
-                }
-                self.start_draining(now, close_timeout);
-            }
-        }
-        let retire = self.session && !self.is_open();
-        if retire {
-            self.session = false;
-        }
-        retire
-    }
-
-    fn start_draining(&mut self, now: Instant, close_timeout: Duration) {
-        let wire = match std::mem::replace(&mut self.state, State::Gone) {
-            State::Head { wire, .. } | State::Draining { wire, .. } => wire,
-            State::Open { ws, .. } => ws.into_inner(),
-            State::Gone => return,
-        };
-        self.state = State::Draining { wire, shut: false };
-        self.deadline = Some(now + close_timeout);
-    }
-
-    /// Holds back the answer to the peer's close frame (already read)
-    /// until the connection is read again: its request in progress is
-    /// answered first.
-    pub fn hold_close(&mut self) {
-        self.peer_closed = true;
-    }
-
-    /// Writes queued bytes. A draining connection whose queue is empty
-    /// shuts its socket down for writing.
-    pub fn flush(&mut self) -> io::Result<Flushed> {
-        let (wire, shut) = match &mut self.state {
-            State::Head { wire, .. } => (wire, None),
-            State::Open { ws, .. } if self.peer_closed => (ws.get_mut(), None),
-            State::Open { ws, .. } => {
-                // A pong or close frame tungstenite could not queue before.
-                match ws.flush() {
-                    Ok(()) => {}
-                    Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => {}
-                }
-                (ws.get_mut(), None)
-            }
-            State::Draining { wire, shut } => (wire, Some(shut)),
-            State::Gone => {
-                return Ok(Flushed {
-                    done: true,
-                    wrote: 0,
-                });
-            }
-        };
-        let before = wire.out.len();
-        let done = wire.out.write_to(&mut wire.sock)? && wire.sock.flush_pending()?;
-        let wrote = before - wire.out.len();
-        if let Some(shut) = shut
-            && done
-            && !*shut
-        {
-            *shut = true;
-            let _ = wire.sock.shutdown_write();
-        }
-        Ok(Flushed { done, wrote })
-    }
-
-    /// Notes that the client took output while its reads were paused: it is
-    /// alive, even though the server is not reading what it sends.
-    pub fn saw_progress(&mut self, now: Instant) {
-        self.last_seen = now;
-        self.pinged = false;
-    }
-
     /// Whether the current phase's deadline has passed.
     pub fn timed_out(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|d| now >= d)
     }
-}
-
-fn close_frame(code: CloseCode, reason: &'static str) -> CloseFrame {
-    CloseFrame {
-        code,
-        reason: reason.into(),
-    }
-}
-
-/// tungstenite settings for a server connection whose messages may be as
-/// large as `max_message`.
-pub(crate) fn ws_config(max_message: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(TUNGSTENITE_READ_BUFFER)
-        // Frames go straight through to our own queue (see `net::wire`);
-        // what tungstenite holds back itself is one control frame at most.
-        .write_buffer_size(0)
-        .max_write_buffer_size(1024)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message))
 }

@@ -11,9 +11,26 @@ use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{Role, WebSocket};
 
-use super::{Batch, Connection, Ending, Idle, MAX_DISCARD, State, ws_config};
+use super::head::ws_config;
+use super::{Batch, Connection, Ending, State};
 use crate::net::wire::{InBuf, Stream, Wire};
 use crate::protocol::frame::FrameRef;
+
+/// Most bytes read and thrown away from a connection that is draining
+/// (after an HTTP error or a close): enough for what a client had in flight,
+/// and a client that keeps sending after that is cut off.
+pub(crate) const MAX_DISCARD: usize = 1 << 20;
+
+/// What [`Connection::check_idle`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Idle {
+    /// Recently active, or not an open WebSocket.
+    Fine,
+    /// Silent for half the timeout: a ping was queued.
+    Ping,
+    /// Silent for the whole timeout: close it.
+    Dead,
+}
 
 /// What [`Connection::next`] found.
 #[derive(Debug, PartialEq, Eq)]
