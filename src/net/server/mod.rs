@@ -14,12 +14,13 @@
 //! per step; what is left is picked up in the next step without sleeping,
 //! so one busy client (or a connection flood) cannot starve the others.
 //!
-//! The server's own files, each with one job: [`bind`] builds a server,
-//! [`step`] is the step, [`embed`] is what an embedding program calls
-//! between steps; the step's parts are in [`accept`], [`read`],
-//! [`request`], [`lifecycle`] and [`observe`], and [`conns`] keeps the
-//! connections. This file holds the server's state, which all of them
-//! share.
+//! The server's files, each with one job: [`bind`] builds a server,
+//! [`step`] is that step, and [`embed`] is what an embedding program calls
+//! between steps. The step's parts are in [`accept`], [`read`],
+//! [`request`], [`lifecycle`] and [`observe`]; [`conns`] keeps the
+//! connections and [`counters`] what `/metrics` counts of them; [`reload`]
+//! and [`secrets`] reread files, [`tls`] serves TLS, and `cluster` links
+//! to Redis. This file holds the server's state, which all of them share.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

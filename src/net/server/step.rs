@@ -1,7 +1,7 @@
 //! One step of the loop, [`Server::service`]: wait for readiness (no
 //! longer than the caller's timeout and the next timer), read what is
 //! ready, accept within the budget, run the engine's background work and
-//! the timers, then end the step (see `lifecycle`).
+//! the timers, then end the step (see [`lifecycle`](super::lifecycle)).
 //!
 //! Apart from the construction and the public accessors because this is
 //! the loop's hot path and its order matters: what one step does, and
