@@ -10,9 +10,15 @@
 //! type the table does not know (an embedding program's own messages) is
 //! counted as `other`.
 
-use crate::metrics::{Exposition, Kind};
+//!
+//! Writing them to the `/metrics` page is in [`render`].
+
 use crate::net::connection::Ending;
 use crate::protocol::ErrorCode;
+
+mod render;
+#[cfg(test)]
+mod tests;
 
 /// Why a connection was refused before it became a WebSocket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,76 +207,6 @@ impl Counters {
             }
         }
     }
-
-    /// Writes the shell's families.
-    pub fn write(&self, out: &mut Exposition) {
-        out.counter(
-            "kvws_connections_accepted_total",
-            "TCP connections accepted.",
-            self.accepted,
-        );
-        out.counters(
-            "kvws_connections_refused_total",
-            "Connections refused before becoming a WebSocket, by reason.",
-            "reason",
-            REFUSED.iter().copied().zip(self.refused),
-        );
-        out.counters(
-            "kvws_http_requests_total",
-            "HTTP requests by route (websocket: an upgrade, accepted or not).",
-            "route",
-            ROUTES.iter().copied().zip(self.routes),
-        );
-        out.counter(
-            "kvws_websockets_opened_total",
-            "WebSocket handshakes completed.",
-            self.websockets_opened,
-        );
-        out.counters(
-            "kvws_ws_messages_sent_total",
-            "WebSocket messages queued for clients, by type (a notification to N subscribers counts N).",
-            "type",
-            SENT.iter().copied().zip(self.sent),
-        );
-        let codes = ERROR_CODES.iter().map(|c| c.as_str()).chain(["other"]);
-        out.counters(
-            "kvws_ws_errors_sent_total",
-            "Error replies sent, by code.",
-            "code",
-            codes.zip(self.errors),
-        );
-        out.counter(
-            "kvws_received_bytes_total",
-            "Bytes read from clients' sockets (HTTP and WebSocket).",
-            self.bytes_in,
-        );
-        out.counter(
-            "kvws_sent_bytes_total",
-            "Bytes written to clients' sockets (HTTP and WebSocket).",
-            self.bytes_out,
-        );
-        let name = "kvws_ws_closes_total";
-        out.family(
-            name,
-            Kind::Counter,
-            "WebSockets that stopped serving, by reason and close code (client: the client closed first; embedder: the embedding program closed it; lost: no close handshake).",
-        );
-        for (&(reason, code, _), n) in SERVER_CLOSES.iter().zip(self.server_closes) {
-            out.sample(name, &[("reason", reason), ("code", &code.to_string())], n);
-        }
-        for (reason, counts) in [
-            ("client", &self.client_closes),
-            ("embedder", &self.embedder_closes),
-        ] {
-            for (i, &n) in counts.iter().enumerate() {
-                // A series per code only once it happened: 18 zeros per
-                // reason would drown the page.
-                if n > 0 {
-                    out.sample(name, &[("reason", reason), ("code", &code_label(i))], n);
-                }
-            }
-        }
-    }
 }
 
 /// The index of a chosen close code: 1000..=1015 by value, then `other`,
@@ -280,14 +216,6 @@ fn chosen(code: Option<u16>) -> usize {
         Some(c @ 1000..=1015) => usize::from(c - 1000),
         Some(_) => CHOSEN_CODES,
         None => CHOSEN_CODES + 1,
-    }
-}
-
-fn code_label(i: usize) -> String {
-    match i {
-        CHOSEN_CODES => "other".into(),
-        i if i > CHOSEN_CODES => "1005".into(),
-        i => (1000 + i).to_string(),
     }
 }
 
@@ -354,66 +282,4 @@ fn error_code(json: &[u8]) -> usize {
             .position(|c| c.as_str().as_bytes() == code)
     })
     .unwrap_or(ERROR_CODES.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::frame;
-    use tungstenite::protocol::frame::coding::CloseCode;
-
-    #[test]
-    fn messages_are_counted_by_type_and_errors_by_code() {
-        let mut c = Counters::default();
-        c.sent(br#"{"type":"value","id":"a","key":"k","value":1,"rev":2}"#);
-        c.sent(br#"{"type":"error","code":"store_full","message":"x"}"#);
-        c.sent(br#"{"type":"error","code":"made_up","message":"x"}"#);
-        c.sent(br#"{"type":"valuesque"}"#);
-        c.sent(br#"  {"type":"value"}"#);
-        let mut framed = Vec::new();
-        frame::text_frame_into(
-            &mut framed,
-            br#"{"type":"deleted","id":"a","key":"k","rev":3}"#,
-        );
-        c.sent_frame(&framed);
-        let mut big = Vec::new();
-        let long = format!(r#"{{"type":"keys","pad":"{}"}}"#, "x".repeat(70_000));
-        frame::text_frame_into(&mut big, long.as_bytes());
-        c.sent_frame(&big);
-        c.sent_frame(&[0x81]);
-        assert_eq!(c.sent, [1, 1, 0, 0, 1, 0, 2, 3]);
-        assert_eq!(c.errors[9], 1); // store_full
-        assert_eq!(c.errors[12], 1); // not a code kvws sends
-    }
-
-    #[test]
-    fn closes_are_told_apart_by_reason() {
-        let mut c = Counters::default();
-        c.closed(
-            &Ending::Close(CloseCode::Policy, "output buffer limit"),
-            None,
-        );
-        c.closed(
-            &Ending::Close(CloseCode::Policy, "too many failed authentication attempts"),
-            None,
-        );
-        c.closed(&Ending::Fail(CloseCode::Size, "message too large"), None);
-        c.closed(
-            &Ending::Close(CloseCode::Policy, "a hook's own reason"),
-            None,
-        );
-        c.closed(&Ending::Close(CloseCode::from(4000), "custom"), None);
-        c.closed(&Ending::Reply, Some(1000));
-        c.closed(&Ending::Reply, None);
-        c.closed(&Ending::Drop, None);
-        assert_eq!(c.server_closes, [1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1]);
-        assert_eq!((c.client_closes[0], c.client_closes[17]), (1, 1));
-        assert_eq!((c.embedder_closes[8], c.embedder_closes[16]), (1, 1));
-        let mut page = Exposition::new();
-        c.write(&mut page);
-        let page = page.finish();
-        assert!(page.contains("kvws_ws_closes_total{reason=\"slow_consumer\",code=\"1008\"} 1\n"));
-        assert!(page.contains("kvws_ws_closes_total{reason=\"client\",code=\"1005\"} 1\n"));
-        assert!(page.contains("kvws_ws_closes_total{reason=\"embedder\",code=\"other\"} 1\n"));
-    }
 }
