@@ -5,6 +5,7 @@
 //! each setting by its command-line flag and writes sizes with units.
 
 use super::Config;
+use crate::units::{show_duration, show_size};
 
 impl Config {
     /// The settings that differ from their defaults, as `name value` (the
@@ -12,54 +13,65 @@ impl Config {
     pub fn changed(&self) -> Vec<String> {
         let d = Config::default();
         let mut out = Vec::new();
-        let mut size = |name: &str, v: usize, dv: usize| {
+        // Byte sizes with units as the flags take them (`64M`); counts as
+        // plain numbers (2048 connections is not "2k").
+        let sizes = [
+            (
+                "max-message-size",
+                self.max_message_size,
+                d.max_message_size,
+            ),
+            (
+                "max-output-buffer",
+                self.max_output_buffer,
+                d.max_output_buffer,
+            ),
+            (
+                "preauth-message-size",
+                self.preauth_message_size,
+                d.preauth_message_size,
+            ),
+            (
+                "preauth-output-buffer",
+                self.preauth_output_buffer,
+                d.preauth_output_buffer,
+            ),
+            (
+                "max-client-memory",
+                self.max_client_memory,
+                d.max_client_memory,
+            ),
+            ("max-value-size", self.max_value_size, d.max_value_size),
+            ("max-memory", self.max_memory, d.max_memory),
+            ("history-bytes", self.history_bytes, d.history_bytes),
+            ("compact-min", self.compact_min, d.compact_min),
+        ];
+        for (name, v, dv) in sizes {
             if v != dv {
                 out.push(format!("{name} {}", show_size(v)));
             }
-        };
-        size("max-connections", self.max_connections, d.max_connections);
-        size(
-            "max-message-size",
-            self.max_message_size,
-            d.max_message_size,
-        );
-        size(
-            "max-output-buffer",
-            self.max_output_buffer,
-            d.max_output_buffer,
-        );
-        size(
-            "preauth-message-size",
-            self.preauth_message_size,
-            d.preauth_message_size,
-        );
-        size(
-            "preauth-output-buffer",
-            self.preauth_output_buffer,
-            d.preauth_output_buffer,
-        );
-        size(
-            "max-client-memory",
-            self.max_client_memory,
-            d.max_client_memory,
-        );
-        size("max-name-length", self.max_name_length, d.max_name_length);
-        size("max-value-size", self.max_value_size, d.max_value_size);
-        size("max-memory", self.max_memory, d.max_memory);
-        size(
-            "max-subscriptions",
-            self.max_subscriptions,
-            d.max_subscriptions,
-        );
-        size("history", self.history_len, d.history_len);
-        size("history-bytes", self.history_bytes, d.history_bytes);
-        size(
-            "max-prefix-snapshot",
-            self.max_prefix_snapshot,
-            d.max_prefix_snapshot,
-        );
-        size("compact-min", self.compact_min, d.compact_min);
-        size("compact-factor", self.compact_factor, d.compact_factor);
+        }
+        let counts = [
+            ("max-connections", self.max_connections, d.max_connections),
+            ("max-name-length", self.max_name_length, d.max_name_length),
+            (
+                "max-subscriptions",
+                self.max_subscriptions,
+                d.max_subscriptions,
+            ),
+            ("history", self.history_len, d.history_len),
+            (
+                "max-prefix-snapshot",
+                self.max_prefix_snapshot,
+                d.max_prefix_snapshot,
+            ),
+            ("compact-factor", self.compact_factor, d.compact_factor),
+        ];
+        for (name, v, dv) in counts {
+            if v != dv {
+                out.push(format!("{name} {v}"));
+            }
+        }
         for (name, v, dv) in [
             (
                 "handshake-timeout",
@@ -70,10 +82,8 @@ impl Config {
             ("close-timeout", self.close_timeout, d.close_timeout),
             ("token-leeway", self.token_leeway, d.token_leeway),
         ] {
-            if v != dv && v.is_zero() {
-                out.push(format!("{name} 0"));
-            } else if v != dv {
-                out.push(format!("{name} {v:?}"));
+            if v != dv {
+                out.push(format!("{name} {}", show_duration(v)));
             }
         }
         if !self.allowed_origins.is_empty() {
@@ -86,12 +96,30 @@ impl Config {
     }
 }
 
-/// `n` bytes with the largest unit that divides it exactly (`64M`, `1040k`).
-fn show_size(n: usize) -> String {
-    for (unit, scale) in [("G", 1 << 30), ("M", 1 << 20), ("k", 1 << 10)] {
-        if n >= scale && n.is_multiple_of(scale) {
-            return format!("{}{unit}", n / scale);
-        }
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Config;
+
+    #[test]
+    fn sizes_carry_units_and_counts_do_not() {
+        assert!(Config::default().changed().is_empty());
+        let c = Config::default()
+            .max_connections(2048)
+            .max_memory(64 << 20)
+            .max_value_size(1000)
+            .idle_timeout(Duration::ZERO)
+            .handshake_timeout(Duration::from_millis(2500));
+        assert_eq!(
+            c.changed(),
+            [
+                "max-value-size 1000",
+                "max-memory 64M",
+                "max-connections 2048",
+                "handshake-timeout 2500ms",
+                "idle-timeout 0s",
+            ]
+        );
     }
-    n.to_string()
 }

@@ -102,11 +102,11 @@ pub(crate) struct Connection<S = Socket> {
     limits: Limits,
     /// The engine holds a session for it: retired once, when it stops being open.
     session: bool,
-    /// Its queue went past its cap: it is closed as a slow consumer.
     /// The peer's close frame was read while its last request was still
     /// in progress: the close is answered once that request's reply is
     /// queued, so the reply is not lost.
     peer_closed: bool,
+    /// Its queue went past its cap: it is closed as a slow consumer.
     overflowed: bool,
     /// The engine asked for it to be closed so.
     close_request: Option<(CloseCode, &'static str)>,
