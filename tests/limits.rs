@@ -154,3 +154,57 @@ fn a_value_of_the_default_largest_size_is_stored_and_one_byte_more_is_too_large(
     );
     c.expect_nothing_before_marker();
 }
+
+/// Connections that arrive together, in one step of the loop, are served up
+/// to the limit and refused past it: the burst that crosses the limit is
+/// not refused whole. The loop is driven here, step by step, so that all
+/// of them are accepted in the same step.
+#[test]
+fn a_burst_that_crosses_max_connections_is_served_up_to_the_limit() {
+    use std::io::{Read, Write};
+    let mut server = kvws::Server::bind(Config::default().port(0).max_connections(3)).unwrap();
+    let addr = server.local_addr();
+    let mut socks: Vec<_> = (0..5)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(
+                b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            )
+            .unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            s
+        })
+        .collect();
+    let mut heads = vec![Vec::new(); socks.len()];
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while heads
+        .iter()
+        .any(|h| !h.windows(4).any(|w| w == b"\r\n\r\n"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer to every request"
+        );
+        server.service(Some(Duration::from_millis(10))).unwrap();
+        for (s, head) in socks.iter_mut().zip(&mut heads) {
+            let mut buf = [0u8; 1024];
+            if let Ok(n) = s.read(&mut buf) {
+                head.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    let status = |h: &Vec<u8>| String::from_utf8_lossy(&h[..12]).into_owned();
+    let mut statuses: Vec<String> = heads.iter().map(status).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 101",
+            "HTTP/1.1 101",
+            "HTTP/1.1 101",
+            "HTTP/1.1 503",
+            "HTTP/1.1 503"
+        ]
+    );
+}

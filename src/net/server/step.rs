@@ -164,8 +164,11 @@ impl Server {
                 Err(e) => log::warn!("{peer}: cannot register socket: {e}"),
             }
         });
-        for slot in fresh {
-            if self.conns.len() > max {
+        // The burst is served in the order it came, up to the limit: the
+        // connections before it, then one more for each served.
+        let before = self.conns.len() - fresh.len();
+        for (i, slot) in fresh.into_iter().enumerate() {
+            if before + i >= max {
                 log::debug!("over the connection limit, answering 503");
                 self.conns.counters.refused(Refused::Limit);
                 self.conns
