@@ -82,7 +82,10 @@ impl Config {
             ("close-timeout", self.close_timeout, d.close_timeout),
             ("token-leeway", self.token_leeway, d.token_leeway),
         ] {
-            if v != dv {
+            // `0` as the flags document it (it turns the timeout off).
+            if v != dv && v.is_zero() {
+                out.push(format!("{name} 0"));
+            } else if v != dv {
                 out.push(format!("{name} {}", show_duration(v)));
             }
         }
@@ -118,7 +121,7 @@ mod tests {
                 "max-memory 64M",
                 "max-connections 2048",
                 "handshake-timeout 2500ms",
-                "idle-timeout 0s",
+                "idle-timeout 0",
             ]
         );
     }
