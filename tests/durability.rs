@@ -5,15 +5,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Client;
-
-const KVWS: &str = env!("CARGO_BIN_EXE_kvws");
+use common::daemon::{Daemon, KVWS};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kvws-durable-{}-{name}", std::process::id()));
@@ -21,61 +19,19 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A running `kvws` process, killed when dropped so that a failing test
-/// leaves no server behind.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `kvws` on a free port; returns it and its address once it listens.
+/// Starts `kvws` on a free port with `--fsync always` on `dir`; returns it
+/// and its address once it listens.
 fn start(dir: &Path, fsize_limit: Option<u64>) -> (Daemon, SocketAddr) {
-    let mut cmd = Command::new(KVWS);
-    cmd.args(["--port", "0", "--fsync", "always", "--data-dir"])
-        .arg(dir);
-    cmd.stderr(Stdio::piped()).stdout(Stdio::null());
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl and setrlimit are async-signal-safe, as pre_exec requires.
-    unsafe {
-        cmd.pre_exec(move || {
-            // If the test process itself dies, so does its server.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if let Some(limit) = fsize_limit {
-                let lim = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: libc::RLIM_INFINITY,
-                };
-                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("spawn kvws");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("kvws exited before listening").unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim_end_matches('/').parse().unwrap();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Daemon(child), addr)
+    let dir = dir.to_str().unwrap();
+    let daemon = Daemon::start_with(&["--fsync", "always", "--data-dir", dir], fsize_limit);
+    let addr = daemon.addr;
+    (daemon, addr)
 }
 
 /// Stops the server the way an operator does (SIGTERM) and waits for it.
 fn stop(mut daemon: Daemon) {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
-    daemon.0.wait().unwrap();
+    daemon.signal(libc::SIGTERM);
+    daemon.child.wait().unwrap();
 }
 
 /// A small deterministic random sequence (the seed is printed on failure).
@@ -165,8 +121,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
             .collect();
         std::thread::sleep(Duration::from_millis(30 + rng.next(300)));
         let mut child = child;
-        child.0.kill().unwrap(); // SIGKILL
-        child.0.wait().unwrap();
+        child.child.kill().unwrap(); // SIGKILL
+        child.child.wait().unwrap();
         for h in handles {
             for (key, (acked, sent)) in h.join().unwrap() {
                 let e = expected.entry(key).or_insert((0, 0));
@@ -235,7 +191,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     // SAFETY: prlimit on our own child with a struct we own.
     let r = unsafe {
         libc::prlimit(
-            child.0.id() as i32,
+            child.child.id() as i32,
             libc::RLIMIT_FSIZE,
             &unlimited,
             std::ptr::null_mut(),
