@@ -138,3 +138,35 @@ fn server_shutdown_sends_going_away() {
     drop(c);
     server.stop();
 }
+
+/// Frames sent in the same write as the request head, the head ending
+/// exactly where a read of the head stops (2 KiB), so that the head's reads
+/// leave them in the socket: they are read and answered.
+#[test]
+fn frames_right_behind_a_head_that_fills_a_read_are_answered() {
+    use std::io::Read;
+    let server = TestServer::start();
+    let start = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Pad: ";
+    let pad = 2048 - start.len() - "\r\n\r\n".len();
+    let head = format!("{start}{}\r\n\r\n", "p".repeat(pad));
+    assert_eq!(head.len(), 2048);
+    let mut bytes = head.into_bytes();
+    bytes.extend(client_frame(0x1, br#"{"type":"get","id":"a","key":"k"}"#));
+    let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    s.write_all(&bytes).unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        answer.push(b[0]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 101 "));
+    let (op, payload) = read_frame(&mut s);
+    assert_eq!(op, 0x1);
+    assert_eq!(
+        String::from_utf8(payload).unwrap(),
+        r#"{"type":"value","id":"a","key":"k","value":null,"rev":0}"#
+    );
+}

@@ -174,3 +174,84 @@ fn a_self_signed_certificate_is_trusted_when_named_as_the_ca_file() {
     );
     assert_eq!(tls::served_certificate(server.addr, &pki.ca), pki.cert_der);
 }
+
+/// A TCP connection to `addr` whose receive buffer is `rcvbuf` bytes and
+/// whose segments are small, set before connecting: a slow reader on a
+/// narrow link, as the server's socket sees it.
+fn narrow_connect(addr: std::net::SocketAddr, rcvbuf: libc::c_int) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("an IPv4 address");
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns; every
+    // pointer passed points to a live local of the size given.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let set = |level, name, value: libc::c_int| {
+            let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            let r = libc::setsockopt(fd, level, name, (&raw const value).cast(), size);
+            assert_eq!(r, 0, "setsockopt");
+        };
+        set(libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf);
+        set(libc::IPPROTO_TCP, libc::TCP_MAXSEG, 536);
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let r = libc::connect(fd, (&raw const sin).cast(), size);
+        assert_eq!(r, 0, "connect");
+        std::net::TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// A handshake whose server flight (here a long certificate chain) is more
+/// than the socket takes at once: what rustls still holds is written as
+/// the socket drains, so the client receives all of it. (The client here
+/// sends its ClientHello and only reads: the flight is far larger than a
+/// TLS client accepts, which is beside the point.)
+#[test]
+fn a_handshake_flight_larger_than_the_socket_takes_at_once_is_all_sent() {
+    use std::io::{Read, Write};
+    let pki = Pki::new("long-chain");
+    // The certificate, then the CA again and again: a chain of about
+    // 200 KB, more than a socket's send buffer holds.
+    let ca = std::fs::read_to_string(&pki.ca).unwrap();
+    let mut chain = std::fs::read_to_string(&pki.cert).unwrap();
+    while chain.len() < 256 * 1024 {
+        chain.push_str(&ca);
+    }
+    let long = pki.dir.join("long-chain.pem");
+    std::fs::write(&long, &chain).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    let der: usize = rustls::pki_types::CertificateDer::pem_file_iter(&long)
+        .unwrap()
+        .map(|c| c.unwrap().len())
+        .sum();
+    let server = TestServer::with(
+        kvws::Config::default()
+            .tls(&long, &pki.key)
+            .handshake_timeout(std::time::Duration::from_secs(60)),
+    );
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(tls::trusting(&pki.ca), name).unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    let mut tcp = narrow_connect(server.addr, 2048);
+    tcp.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    tcp.write_all(&hello).unwrap();
+    let mut received = 0;
+    let mut buf = [0u8; 4096];
+    while received < der {
+        match tcp.read(&mut buf) {
+            Ok(0) => panic!("closed after {received} of at least {der} bytes"),
+            Ok(n) => received += n,
+            Err(e) => panic!("{e} after {received} of at least {der} bytes"),
+        }
+    }
+}

@@ -206,3 +206,58 @@ fn a_handshake_over_tls_1_2_that_stops_after_the_server_hello_is_cut_too() {
         "cut after {waited:?}"
     );
 }
+
+/// A ClientHello that claims 65,000 bytes and never ends: rustls would keep
+/// up to 64 KiB of it on every such connection until the handshake
+/// timeout. Past 16 KiB of handshake input the connection is cut at once,
+/// and a peer that sends exactly that much is still waiting for more.
+#[test]
+fn a_handshake_message_too_large_for_a_client_is_cut_once_past_16_kib() {
+    let pki = Pki::new("huge-hello");
+    let server = TestServer::with(pki.config().handshake_timeout(Duration::from_secs(60)));
+    let canary = canary(&server, &pki);
+    // A handshake record of 16 KiB, its message announcing 65,000 bytes.
+    let record = |len: usize, body: &[u8]| {
+        let mut r = vec![0x16, 0x03, 0x01];
+        r.extend_from_slice(&(len as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    };
+    let mut first = vec![0x01, 0x00, 0xfd, 0xe8]; // ClientHello, 65,000 bytes
+    first.resize(16 * 1024 - 5, 0);
+    let first = record(first.len(), &first);
+    assert_eq!(first.len(), 16 * 1024 - 5 + 5);
+    let started = Instant::now();
+    let mut cut: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            s.write_all(&first).unwrap();
+            // One byte past 16 KiB.
+            s.write_all(&record(1, &[0])).unwrap();
+            s
+        })
+        .collect();
+    let mut waiting = TcpStream::connect(server.addr).unwrap();
+    waiting.write_all(&first).unwrap();
+    for s in &mut cut {
+        assert_eq!(
+            until_closed(s),
+            b"",
+            "no answer: there is no TLS to answer over"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "cut only at the timeout"
+    );
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    match waiting.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("16 KiB of handshake was cut: {other:?}"),
+    }
+    let (worst, _) = canary.finish();
+    assert!(worst < WAIT, "the canary waited {worst:?}");
+}

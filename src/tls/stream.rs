@@ -40,6 +40,15 @@ use rustls::{Connection, ServerConfig, ServerConnection};
 /// What does not fit stays in the caller's queue, where it is counted.
 pub(crate) const SEND_BUFFER: usize = 16 * 1024;
 
+/// Most ciphertext a peer may send before the handshake is done. rustls
+/// keeps a handshake message until it is whole, up to 64 KiB, and a peer
+/// could send all but its last byte and wait, on every connection. A
+/// client's part of a handshake is a ClientHello (under 2 KiB even with a
+/// post-quantum key share) and a few hundred bytes more (no client
+/// certificates are asked for), so 16 KiB leaves room to spare and holds
+/// what an unfinished handshake pins to 16 KiB and one read.
+pub(crate) const HANDSHAKE_INPUT_MAX: usize = 16 * 1024;
+
 /// The content type of a TLS handshake record, a ClientHello's first byte.
 const HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -61,11 +70,10 @@ pub(crate) struct TlsStream {
     allowance: usize,
     /// The last read stopped on the allowance, not on a dry socket.
     stopped_early: bool,
-    /// The last read filled the caller's buffer: more may wait in rustls
-    /// or in the socket.
-    filled: bool,
     /// Bytes of records rustls held for the socket when it last blocked.
     pending: usize,
+    /// Ciphertext read while the handshake was in progress.
+    handshake_read: usize,
 }
 
 impl TlsStream {
@@ -95,8 +103,8 @@ impl TlsStream {
             mode,
             allowance: usize::MAX,
             stopped_early: false,
-            filled: false,
             pending: 0,
+            handshake_read: 0,
         }
     }
 
@@ -120,12 +128,6 @@ impl TlsStream {
     /// a dry socket (more may be waiting, and no edge will say so).
     pub fn stopped_early(&self) -> bool {
         self.stopped_early
-    }
-
-    /// Whether decrypted bytes (or unread ones in the socket) may be left
-    /// after the last read.
-    pub fn holds_input(&self) -> bool {
-        self.filled
     }
 
     /// Bytes of TLS records waiting for the socket.
@@ -208,7 +210,6 @@ impl TlsStream {
 impl Read for TlsStream {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         self.stopped_early = false;
-        self.filled = false;
         if dst.is_empty() {
             return Ok(0);
         }
@@ -227,7 +228,6 @@ impl Read for TlsStream {
                 Ok(n) => {
                     got += n;
                     if got == dst.len() {
-                        self.filled = true;
                         return Ok(got);
                     }
                     continue;
@@ -252,7 +252,18 @@ impl Read for TlsStream {
                 dry: false,
             };
             match self.conn.read_tls(&mut src) {
-                Ok(n) => self.allowance -= n,
+                Ok(n) => {
+                    self.allowance -= n;
+                    if self.conn.is_handshaking() {
+                        self.handshake_read += n;
+                        if self.handshake_read > HANDSHAKE_INPUT_MAX {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "over 16 KiB sent before the TLS handshake was done",
+                            ));
+                        }
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => dry = true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),

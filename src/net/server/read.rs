@@ -86,7 +86,10 @@ impl Server {
     }
 
     pub(super) fn read_head(&mut self, slot: usize, now: Instant, now_ms: u64) {
-        let Some(status) = self.conns.get_mut(slot).map(|c| c.read_head()) else {
+        // Through `with`, as every use that can queue output: TLS handshake
+        // records the socket would not take all of wait in rustls, and only
+        // the end-of-step flush (then WRITABLE interest) writes them.
+        let Some(status) = self.conns.with(slot, |c| c.read_head()) else {
             return;
         };
         match status {

@@ -53,7 +53,7 @@ impl Server {
         }
         let now = Instant::now();
         let now_ms = unix_ms();
-        self.new_handshake_step();
+        self.new_handshake_step(now, now_ms);
         let ready: Vec<(Token, Readable, bool)> = self
             .events
             .iter()

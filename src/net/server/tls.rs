@@ -16,7 +16,8 @@ use std::net::SocketAddr;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 #[cfg(feature = "tls")]
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use std::time::Instant;
 
 use mio::net::TcpStream;
 
@@ -129,15 +130,22 @@ impl Server {
     }
 
     /// Starts a step's share of handshakes: those deferred in the last
-    /// step are read in this one.
-    pub(super) fn new_handshake_step(&mut self) {
+    /// step are read first, before this step's events, in the order they
+    /// were deferred (each once), so that a flood of new handshakes cannot
+    /// keep them waiting until they time out.
+    pub(super) fn new_handshake_step(&mut self, now: Instant, now_ms: u64) {
         #[cfg(feature = "tls")]
         {
             self.tls.spent = Duration::ZERO;
-            for slot in std::mem::take(&mut self.tls.deferred) {
-                self.conns.read_again(slot);
+            let mut deferred = std::mem::take(&mut self.tls.deferred);
+            let mut seen = std::collections::HashSet::with_capacity(deferred.len());
+            deferred.retain(|&slot| seen.insert(slot));
+            for slot in deferred {
+                self.read_round(slot, false, now, now_ms);
             }
         }
+        #[cfg(not(feature = "tls"))]
+        let _ = (now, now_ms);
     }
 
     /// Reads a connection in its TLS handshake, if the step's share of
