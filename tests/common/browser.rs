@@ -70,6 +70,13 @@ pub fn launch(path: PathBuf, name: &str, extra: &[OsString]) -> Browser {
     Browser::new(options).expect("start chromium")
 }
 
+/// Where screenshots go: `target/tmp/screenshots/`.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Opens `url` in a new tab and waits until the page says it is connected.
 pub fn open(browser: &Browser, url: &str) -> Arc<Tab> {
     let tab = browser.new_tab().expect("tab");
