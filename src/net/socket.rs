@@ -109,6 +109,14 @@ impl Stream for Socket {
         }
     }
 
+    fn holds_input(&self) -> bool {
+        match self {
+            Socket::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Socket::Tls(s) => s.holds_input(),
+        }
+    }
+
     fn pending_output(&self) -> usize {
         match self {
             Socket::Plain(_) => 0,

@@ -23,6 +23,12 @@ pub(crate) trait Stream: Read + Write {
         false
     }
 
+    /// Whether the stream may hold input it has read from the socket and
+    /// not yet handed over.
+    fn holds_input(&self) -> bool {
+        false
+    }
+
     /// Bytes the stream itself holds for the socket (encrypted records).
     fn pending_output(&self) -> usize {
         0

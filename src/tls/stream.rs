@@ -72,6 +72,9 @@ pub(crate) struct TlsStream {
     stopped_early: bool,
     /// Bytes of records rustls held for the socket when it last blocked.
     pending: usize,
+    /// The last read filled the caller's buffer: more may wait in rustls
+    /// or in the socket.
+    filled: bool,
     /// Ciphertext read while the handshake was in progress.
     handshake_read: usize,
 }
@@ -104,6 +107,7 @@ impl TlsStream {
             allowance: usize::MAX,
             stopped_early: false,
             pending: 0,
+            filled: false,
             handshake_read: 0,
         }
     }
@@ -122,6 +126,12 @@ impl TlsStream {
     /// Starts a turn that may read up to `allowance` bytes of ciphertext.
     pub fn new_turn(&mut self, allowance: usize) {
         self.allowance = allowance;
+    }
+
+    /// Whether decrypted bytes (or unread ones in the socket) may be left
+    /// after the last read.
+    pub fn holds_input(&self) -> bool {
+        self.filled
     }
 
     /// Whether the last read stopped on the turn's allowance rather than on
@@ -210,6 +220,7 @@ impl TlsStream {
 impl Read for TlsStream {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         self.stopped_early = false;
+        self.filled = false;
         if dst.is_empty() {
             return Ok(0);
         }
@@ -228,6 +239,7 @@ impl Read for TlsStream {
                 Ok(n) => {
                     got += n;
                     if got == dst.len() {
+                        self.filled = true;
                         return Ok(got);
                     }
                     continue;

@@ -244,6 +244,14 @@ impl<S: Stream> Connection<S> {
     pub fn stash(&mut self, batch: &Batch, from: usize) {
         batch.move_from(from, &mut self.stash);
     }
+
+    /// Whether bytes already read from the socket wait to be parsed.
+    pub fn has_buffered_input(&self) -> bool {
+        match &self.state {
+            State::Open { ws, .. } => ws.get_ref().has_buffered_input() || !self.stash.is_empty(),
+            _ => false,
+        }
+    }
 }
 
 /// Maps a tungstenite read error to how the connection ends.

@@ -137,11 +137,7 @@ impl Server {
                 };
                 self.hooks
                     .on_established(&mut Context::new(&mut self.engine, &mut out, now_ms), id);
-                // Frames may have come right behind the head, past what
-                // the head's reads took (a read that filled its buffer, a
-                // TLS turn's allowance): no new readiness event would say
-                // so. One read more per new WebSocket finds them.
-                if self.conns.get(slot).is_some() {
+                if self.conns.get(slot).is_some_and(|c| c.has_buffered_input()) {
                     self.read_round(slot, false, now, now_ms);
                 }
             }

@@ -91,6 +91,11 @@ impl<S: Stream> Wire<S> {
         std::mem::take(&mut self.received)
     }
 
+    /// Whether bytes already read from the socket wait to be parsed.
+    pub fn has_buffered_input(&self) -> bool {
+        !self.input.is_empty() || self.sock.holds_input()
+    }
+
     /// Data bytes handed to tungstenite since [`Wire::message_done`]: about
     /// the size of the message it is assembling (pings and pongs, which it
     /// does not keep, are not counted).
