@@ -4,83 +4,17 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::cli::{kvws, kvws_with, ok};
 use common::{PATIENCE, TestServer};
 use kvws::Config;
 use kvws::auth::{Access, Claims, Role, Secret, mint};
 use kvws::client::{Client, SetOptions};
 use tungstenite::Message;
-
-/// What a finished command left behind.
-#[derive(Debug)]
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `kvws ARGS` with `input` on stdin (and `env`), within PATIENCE.
-fn kvws_with(args: &[&str], input: &str, env: &[(&str, &str)]) -> Ran {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kvws"));
-    cmd.args(args)
-        .env_remove("KVWS_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn kvws");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > PATIENCE {
-            let _ = child.kill();
-            panic!("kvws {args:?} did not finish");
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    Ran {
-        code: status.code().expect("exited"),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
-}
-
-fn kvws(args: &[&str]) -> Ran {
-    kvws_with(args, "", &[])
-}
-
-fn reader(mut from: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = from.read_to_string(&mut text);
-        text
-    })
-}
-
-/// Runs `args`, asserts success, returns stdout.
-fn ok(args: &[&str]) -> String {
-    let ran = kvws(args);
-    assert_eq!(ran.code, 0, "{args:?}: {ran:?}");
-    ran.stdout
-}
 
 #[test]
 fn get_set_delete_print_json_values() {
@@ -284,80 +218,6 @@ fn exit_codes_tell_usage_server_and_connection_failures_apart() {
         assert!(help.starts_with("Usage: "), "{help}");
         assert!(help.contains("--timeout"), "{help}");
     }
-}
-
-#[test]
-fn help_lists_the_commands_and_each_usage_error_points_to_its_own_help() {
-    let kvws_path = env!("CARGO_BIN_EXE_kvws");
-    let help = ok(&["--help"]);
-    for command in [
-        "serve", "get", "set", "delete", "list", "watch", "shell", "token", "load", "help",
-    ] {
-        assert!(
-            help.lines()
-                .any(|l| l.starts_with(&format!("  {command} "))),
-            "{command} in {help}"
-        );
-    }
-    assert!(help.contains("--max-connections"), "{help}");
-    assert_eq!(ok(&["help"]), help);
-    assert_eq!(ok(&["help", "--help"]), help);
-    for command in [
-        "get", "set", "delete", "list", "watch", "shell", "token", "load",
-    ] {
-        assert_eq!(
-            ok(&["help", command]),
-            ok(&[command, "--help"]),
-            "{command}"
-        );
-        let ran = kvws(&[command, "--bogus"]);
-        assert_eq!(ran.code, 2, "{command}: {ran:?}");
-        assert!(
-            ran.stderr
-                .ends_with(&format!("Try '{kvws_path} {command} --help'.\n")),
-            "{command}: {}",
-            ran.stderr
-        );
-    }
-    let ran = kvws(&["set", "ws://127.0.0.1:1/", "a"]);
-    assert_eq!(ran.code, 2);
-    assert!(
-        ran.stderr
-            .contains(&format!("Try '{kvws_path} set --help'."))
-    );
-    // A word that is not a command is not taken for a server argument.
-    let ran = kvws(&["frobnicate"]);
-    assert_eq!((ran.code, ran.stdout.as_str()), (2, ""));
-    assert!(
-        ran.stderr
-            .starts_with(&format!("{kvws_path}: 'frobnicate' is not a command\n")),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr
-            .contains("serve, get, set, delete, list, watch, shell, token, load, help")
-    );
-    let ran = kvws(&["lsit"]);
-    assert!(
-        ran.stderr.contains("(did you mean 'list'?)"),
-        "{}",
-        ran.stderr
-    );
-    assert_eq!(kvws(&["help", "frobnicate"]).code, 2);
-    // Server options still need no command.
-    assert_eq!(
-        ok(&["--port", "1", "--version"]),
-        format!("kvws {}\n", env!("CARGO_PKG_VERSION"))
-    );
-    let ran = kvws(&["--port", "x"]);
-    assert_eq!(ran.code, 2);
-    assert!(
-        ran.stderr
-            .ends_with(&format!("Try '{kvws_path} --help'.\n")),
-        "{}",
-        ran.stderr
-    );
 }
 
 /// A scripted peer: accepts tokens `good`, refuses others, and answers

@@ -6,7 +6,9 @@
 
 pub mod browser;
 pub mod canary;
+pub mod cli;
 pub mod daemon;
+pub mod logdir;
 pub mod peer;
 pub mod proxy;
 pub mod redis;
