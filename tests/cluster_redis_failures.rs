@@ -10,6 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Client;
+use common::daemon::Daemon;
 use common::redis::{Redis, node, wait_serving};
 use serde_json::Value;
 
@@ -41,13 +42,12 @@ fn when_back(c: &mut Client, msg: &str) -> Value {
     }
 }
 
-#[test]
-fn redis_restarted_without_its_data_starts_a_new_epoch_and_clients_resync() {
-    let Some(mut redis) = Redis::start() else {
-        return;
-    };
+/// Two nodes on `redis`, a subscriber to `app/k` on the first and a
+/// writer on the second, which has set it to 1, 2 and 3 (revisions 1 to 3),
+/// each seen by the subscriber.
+fn three_revisions(redis: &Redis) -> (Daemon, Daemon, Client, Client) {
     let extra = ["--start-revision", "0"];
-    let (a, b) = (node(&redis, "kvws", &extra), node(&redis, "kvws", &extra));
+    let (a, b) = (node(redis, "kvws", &extra), node(redis, "kvws", &extra));
     let mut sub = Client::connect(a.addr);
     sub.call(
         r#"{"type":"subscribe","id":"app","key":"k"}"#,
@@ -65,6 +65,15 @@ fn redis_restarted_without_its_data_starts_a_new_epoch_and_clients_resync() {
             r#"{{"type":"value","id":"app","key":"k","value":{rev},"rev":{rev}}}"#
         ));
     }
+    (a, b, sub, w)
+}
+
+#[test]
+fn redis_restarted_without_its_data_starts_a_new_epoch_and_clients_resync() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let (a, b, mut sub, mut w) = three_revisions(&redis);
     redis.restart();
     // Whatever the client holds may not be the store any more: 1012.
     assert_eq!(sub.expect_close(), Some(1012));
@@ -95,25 +104,7 @@ fn redis_restarted_with_its_data_is_invisible_to_clients() {
     let Some(mut redis) = Redis::start_with(PERSISTENT) else {
         return;
     };
-    let extra = ["--start-revision", "0"];
-    let (a, b) = (node(&redis, "kvws", &extra), node(&redis, "kvws", &extra));
-    let mut sub = Client::connect(a.addr);
-    sub.call(
-        r#"{"type":"subscribe","id":"app","key":"k"}"#,
-        &[r#"{"type":"value","id":"app","key":"k","value":null,"rev":0}"#],
-    );
-    let mut w = Client::connect(b.addr);
-    for rev in 1..=3 {
-        w.call(
-            &format!(r#"{{"type":"set","id":"app","key":"k","value":{rev}}}"#),
-            &[&format!(
-                r#"{{"type":"value","id":"app","key":"k","value":{rev},"rev":{rev}}}"#
-            )],
-        );
-        sub.expect(&format!(
-            r#"{{"type":"value","id":"app","key":"k","value":{rev},"rev":{rev}}}"#
-        ));
-    }
+    let (_a, _b, mut sub, mut w) = three_revisions(&redis);
     redis.restart();
     // Same epoch: the revision continues and the subscriber stays.
     let v = when_back(&mut w, r#"{"type":"set","id":"app","key":"k","value":4}"#);
@@ -253,25 +244,7 @@ fn killed_redis_connections_are_noticed_and_subscribers_lose_nothing() {
 #[test]
 fn redis_losing_acknowledged_changes_starts_a_new_epoch_instead_of_reusing_revisions() {
     let Some(redis) = Redis::start() else { return };
-    let extra = ["--start-revision", "0"];
-    let (a, b) = (node(&redis, "kvws", &extra), node(&redis, "kvws", &extra));
-    let mut sub = Client::connect(a.addr);
-    sub.call(
-        r#"{"type":"subscribe","id":"app","key":"k"}"#,
-        &[r#"{"type":"value","id":"app","key":"k","value":null,"rev":0}"#],
-    );
-    let mut w = Client::connect(b.addr);
-    for rev in 1..=3 {
-        w.call(
-            &format!(r#"{{"type":"set","id":"app","key":"k","value":{rev}}}"#),
-            &[&format!(
-                r#"{{"type":"value","id":"app","key":"k","value":{rev},"rev":{rev}}}"#
-            )],
-        );
-        sub.expect(&format!(
-            r#"{{"type":"value","id":"app","key":"k","value":{rev},"rev":{rev}}}"#
-        ));
-    }
+    let (a, b, mut sub, _w) = three_revisions(&redis);
     // Redis comes back with its data as of revision 1 (an older file, a
     // replica that had not caught up), and the nodes reconnect.
     redis.cmd(&["SET", "kvws:rev", "1"]);
